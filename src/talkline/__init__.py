@@ -1,0 +1,77 @@
+"""talkline: the ChatGPT API and every server that speaks its dialect, done right.
+
+```python
+from talkline import Client
+with Client() as client:
+    print(client.complete("What is the capital of France?").content)
+```
+
+Names are loaded on first use, so `import talkline` (and the command line's start-up)
+stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Client": "client",
+    "AsyncClient": "client",
+    "Settings": "config",
+    "Message": "types",
+    "ChatParams": "types",
+    "ChatResponse": "types",
+    "ChatDelta": "types",
+    "Choice": "types",
+    "Usage": "types",
+    "ToolCall": "types",
+    "RetryPolicy": "retry",
+    "RateLimiter": "ratelimit",
+}
+_ERRORS = (
+    "TalklineError",
+    "ConfigError",
+    "ParamError",
+    "BudgetExceededError",
+    "StreamInterrupted",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIError",
+    "BadRequestError",
+    "ContextLengthExceededError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "RequestTimeoutError",
+    "RateLimitError",
+    "QuotaExceededError",
+    "ServerError",
+)
+_EXPORTS.update({name: "errors" for name in _ERRORS})
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from .client import AsyncClient, Client
+    from .config import Settings
+    from .errors import *  # noqa: F403
+    from .ratelimit import RateLimiter
+    from .retry import RetryPolicy
+    from .types import ChatDelta, ChatParams, ChatResponse, Choice, Message, ToolCall, Usage
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'talkline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

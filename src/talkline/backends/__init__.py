@@ -1,0 +1,1 @@
+"""Backends: `remote` (HTTP to any OpenAI-compatible server) and `local` (embedded model)."""

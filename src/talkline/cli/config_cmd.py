@@ -1,0 +1,35 @@
+"""`talkline config`: show the resolved settings (key redacted) and where they live."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def config() -> None:
+    """Show settings and the config file's location."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def config_show(as_json: bool) -> None:
+    """Print the resolved settings; the API key is redacted."""
+    from ..config import Settings
+    from .terminal import Terminal
+
+    settings = Settings.resolve()
+    data = settings.redacted()
+    term = Terminal()
+    if as_json:
+        term.write_json(data)
+        return
+    for key, value in data.items():
+        term.write_line(f"{key:16} {value}")
+
+
+@config.command("path")
+def config_path() -> None:
+    """Print the path of config.toml."""
+    from ..config import Paths
+
+    click.echo(str(Paths.resolve().config_file))

@@ -1,0 +1,26 @@
+"""`talkline models`: the models the server offers, and the embedded one."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--base-url", help="Server base URL.")
+@click.option("--key", "api_key", help="API key.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models(base_url: str | None, api_key: str | None, as_json: bool) -> None:
+    """List the server's models (and `local`, the embedded model, when installed)."""
+    from ..client import Client
+    from ..config import Settings
+    from .terminal import Terminal
+
+    settings = Settings.resolve(base_url=base_url, api_key=api_key)
+    term = Terminal()
+    with Client(settings=settings) as client:
+        names = client.models()
+    if as_json:
+        term.write_json(names)
+    else:
+        for name in names:
+            term.write_line(name)

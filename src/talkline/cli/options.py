@@ -1,0 +1,99 @@
+"""Options shared by the commands that send requests (`prompt`, and later `chat`, `batch`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_REQUEST_OPTIONS: list[Callable[[F], F]] = [
+    click.option("-m", "--model", help="Model name (default: settings; `local` = embedded)."),
+    click.option("-s", "--system", help="System prompt."),
+    click.option("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2."),
+    click.option("--top-p", type=float, help="Nucleus sampling, 0 to 1."),
+    click.option("--max-tokens", type=int,
+                 help="Most tokens to generate (sent as max_completion_tokens for o-series "
+                      "and gpt-5 models, max_tokens otherwise)."),
+    click.option("-n", "n", type=int, help="Number of choices, 1 to 128."),
+    click.option("--stop", multiple=True, help="Stop sequence (repeatable, up to 4)."),
+    click.option("--seed", type=int, help="Seed for best-effort determinism."),
+    click.option("--presence-penalty", type=float, help="-2 to 2."),
+    click.option("--frequency-penalty", type=float, help="-2 to 2."),
+    click.option("--json-mode", is_flag=True,
+                 help='Ask for a JSON object (response_format {"type": "json_object"}).'),
+    click.option("-p", "--param", "extra_params", multiple=True, metavar="NAME VALUE",
+                 nargs=2, help="Any other request parameter, e.g. -p reasoning_effort low "
+                                "or -p logit_bias '{\"50256\": -100}'."),
+    click.option("--base-url", help="Server base URL (default: OPENAI_BASE_URL or OpenAI)."),
+    click.option("--key", "api_key", help="API key (prefer OPENAI_API_KEY or `keys set`)."),
+    click.option("--retries", type=int, help="Retries after a transient failure (default 2)."),
+    click.option("--idle-timeout", type=float,
+                 help="Seconds a stream may stay silent before it counts as stalled (30)."),
+    click.option("--fallback", "fallbacks", multiple=True,
+                 help="Model to try when the model fails for good (repeatable)."),
+]
+
+
+def request_options(func: F) -> F:
+    for option in reversed(_REQUEST_OPTIONS):
+        func = option(func)
+    return func
+
+
+_O_SERIES = ("o1", "o3", "o4", "gpt-5")
+
+
+def uses_max_completion_tokens(model: str) -> bool:
+    """o-series and gpt-5 refuse `max_tokens`; they take `max_completion_tokens`."""
+    name = model.split("/")[-1]
+    return name.startswith(_O_SERIES)
+
+
+def build_settings(opts: dict[str, Any]) -> Any:
+    """Settings from the shared options (flags win over environment and config)."""
+    from ..config import Settings
+    from ..errors import ConfigError
+    from ..types import params_from_mapping
+
+    params: dict[str, Any] = {
+        "temperature": opts.get("temperature"),
+        "top_p": opts.get("top_p"),
+        "n": opts.get("n"),
+        "seed": opts.get("seed"),
+        "presence_penalty": opts.get("presence_penalty"),
+        "frequency_penalty": opts.get("frequency_penalty"),
+    }
+    stops = opts.get("stop") or ()
+    if stops:
+        params["stop"] = stops[0] if len(stops) == 1 else list(stops)
+    if opts.get("json_mode"):
+        params["response_format"] = {"type": "json_object"}
+    for name, value in opts.get("extra_params") or ():
+        params[name] = value
+    try:
+        params_from_mapping({k: v for k, v in params.items() if v is not None})
+    except ConfigError as exc:
+        raise click.UsageError(exc.message) from None
+    settings = Settings.resolve(
+        model=opts.get("model"),
+        base_url=opts.get("base_url"),
+        api_key=opts.get("api_key"),
+        system=opts.get("system"),
+        params=params,
+        retries=opts.get("retries"),
+        idle_timeout=opts.get("idle_timeout"),
+        fallbacks=opts.get("fallbacks") or None,
+    )
+    max_tokens = opts.get("max_tokens")
+    if max_tokens is not None:
+        field = (
+            "max_completion_tokens" if uses_max_completion_tokens(settings.model) else "max_tokens"
+        )
+        try:
+            settings = settings.replace(params=settings.params.merge(**{field: max_tokens}))
+        except ConfigError as exc:
+            raise click.UsageError(exc.message) from None
+    return settings

@@ -1,0 +1,170 @@
+"""`talkline [PROMPT]`: one question, one answer."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .options import build_settings, request_options
+
+LOCAL_NOTICE = (
+    "No API key configured: answering with the embedded SmolLM2-135M model. "
+    "Set OPENAI_API_KEY or run `talkline keys set openai` to use OpenAI."
+)
+DEFAULT_LOCAL_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
+
+
+def read_stdin() -> str:
+    if sys.stdin is None or sys.stdin.closed:
+        return ""
+    try:
+        if sys.stdin.isatty():
+            return ""
+    except (AttributeError, ValueError):
+        return ""
+    return sys.stdin.read()
+
+
+def join_prompt(prompt: str | None, stdin: str) -> str:
+    """Piped text first, then the instruction: `cat notes | talkline "Summarise this"`."""
+    parts = [p for p in (stdin.rstrip("\n"), prompt) if p]
+    return "\n\n".join(parts)
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@request_options
+@click.option("--no-stream", is_flag=True, help="Ask for the whole answer at once.")
+@click.option("--stream", "force_stream", is_flag=True,
+              help="Write to a pipe as the answer arrives (default: only once complete).")
+@click.option("--json", "as_json", is_flag=True, help="Print the full response as JSON.")
+@click.option("-u", "--usage", "show_usage", is_flag=True, help="Show tokens after the answer.")
+@click.option("--sanitize", is_flag=True,
+              help="Clean control characters from piped output too.")
+def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
+           show_usage: bool, sanitize: bool, **opts: Any) -> int:
+    """Send PROMPT (joined with piped stdin) and print the answer."""
+    from ..client import Client, FallbackEvent
+    from ..errors import StreamInterrupted
+    from ..retry import RetryEvent
+    from ..types import Message
+    from .terminal import Terminal
+
+    text = join_prompt(prompt, read_stdin())
+    term = Terminal(sanitize_pipe=sanitize, force_stream=force_stream)
+    if not text.strip():
+        if prompt is None and sys.stdin is not None and _isatty(sys.stdin):
+            raise click.UsageError(
+                "No prompt given. Try: talkline \"What is the capital of France?\" "
+                "(the interactive `talkline chat` comes in a later release)."
+            )
+        raise click.UsageError("The prompt is empty. Give a PROMPT argument or pipe text in.")
+
+    settings = build_settings(opts)
+    warning = settings.insecure_key_warning()
+    if warning:
+        term.warn(warning)
+    if settings.using_default_local:
+        term.status(LOCAL_NOTICE)
+
+    messages: list[Message] = []
+    system = settings.system
+    if system is None and settings.is_local_model():
+        system = DEFAULT_LOCAL_SYSTEM
+    if system:
+        messages.append(Message("system", system))
+    messages.append(Message("user", text))
+
+    def on_retry(event: RetryEvent) -> None:
+        term.status(f"{event.reason}" if "retried" in event.reason else
+                    f"{_short(event.error)}; retrying in {event.delay:.1f}s "
+                    f"(attempt {event.attempt + 1} of {event.max_attempts})")
+
+    def on_fallback(event: FallbackEvent) -> None:
+        term.warn(f"{event.from_model} failed ({_short(event.error)}); "
+                  f"falling back to {event.to_model}")
+
+    n = settings.params.n or 1
+    with Client(settings=settings, on_retry=on_retry, on_fallback=on_fallback) as client:
+        if as_json or no_stream:
+            response = client.complete(messages)
+            if as_json:
+                term.write_json(response.to_dict())
+            else:
+                _print_choices(term, response)
+        else:
+            stream = client.stream(messages, resume=not (force_stream and not term.out_tty))
+            buffered = n > 1 or not term.incremental
+            try:
+                for delta in stream:
+                    if buffered:
+                        continue
+                    if delta.restart:
+                        term.erase_answer()
+                    elif delta.index == 0 and delta.content:
+                        term.write_answer(delta.content)
+            except StreamInterrupted:
+                if not buffered:
+                    term.end_answer()
+                raise
+            except KeyboardInterrupt:
+                if not buffered:
+                    term.end_answer()
+                    term.warn("[interrupted]")
+                raise
+            response = stream.response
+            assert response is not None
+            if buffered:
+                _print_choices(term, response)
+            else:
+                term.end_answer()
+
+    if response.requested_model and response.model and settings.fallbacks and (
+        response.requested_model != response.model
+        and not response.model.startswith(response.requested_model)
+    ):
+        term.status(f"answered by {response.model} (fallback from {response.requested_model})")
+    for choice in response.choices:
+        if choice.finish_reason == "length":
+            which = f" (choice {choice.index + 1})" if n > 1 else ""
+            term.warn(f"Warning: the answer{which} was cut off by the token limit "
+                      "(finish_reason: length). Raise --max-tokens for a longer answer.")
+        elif choice.finish_reason == "content_filter":
+            term.warn("Warning: the answer was stopped by the provider's content filter.")
+    if show_usage:
+        u = response.usage
+        if u is None:
+            term.status("usage: the server did not report token usage")
+        else:
+            extra = f", {u.cached_tokens} cached" if u.cached_tokens else ""
+            extra += f", {u.reasoning_tokens} reasoning" if u.reasoning_tokens else ""
+            term.status(f"usage: {u.prompt_tokens} prompt + {u.completion_tokens} completion = "
+                        f"{u.total_tokens} tokens{extra} ({response.model})")
+    return 0
+
+
+def _print_choices(term: Any, response: Any) -> None:
+    if len(response.choices) == 1:
+        term.write_answer(response.content)
+        term.end_answer()
+        return
+    for choice in response.choices:
+        term.write_line(f"## Choice {choice.index + 1}")
+        term.write_line()
+        term.write_answer(choice.message.text)
+        term.end_answer()
+        term.write_line()
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).split("\n", 1)[0]
+    return text[:160]
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
