@@ -1,4 +1,4 @@
-"""httpx, imported without its optional command line.
+"""httpx, imported without what talkline never uses.
 
 httpx's `__init__` imports `httpx._main` (its CLI: click, rich, pygments) whenever those are
 installed, and talkline's users always have them. That costs ~60 ms on every start and
@@ -20,6 +20,15 @@ if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
     _stub.main = _main  # type: ignore[attr-defined]
     sys.modules["httpx._main"] = _stub
 
-import httpx  # noqa: E402
+# httpcore imports trio at start-up when it is installed (~100 ms) only to support trio
+# locks; talkline runs on threads and asyncio. Hide it while httpx loads, then put it back.
+_hide_trio = "trio" not in sys.modules
+if _hide_trio:
+    sys.modules["trio"] = None  # type: ignore[assignment]
+try:
+    import httpx  # noqa: E402
+finally:
+    if _hide_trio and sys.modules.get("trio", 0) is None:
+        del sys.modules["trio"]
 
 __all__ = ["httpx"]
