@@ -8,7 +8,6 @@ they wait and read.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 import uuid
@@ -28,8 +27,9 @@ from .errors import (
     StreamInterrupted,
     TalklineError,
 )
+from .accumulate import StreamAccumulator
 from .ratelimit import RateLimiter, Reservation
-from .retry import RetryEvent, RetryPolicy, server_delay
+from .retry import RetryEvent, RetryPolicy, RetryState, server_delay
 from .types import ChatDelta, ChatParams, ChatResponse, Message, as_messages
 
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client", "FallbackEvent"]
@@ -156,15 +156,17 @@ class _Core:
             if delay and delay > 0:
                 self.limiter.pause(self.limiter_key(request.model), kind, delay)
 
-    def decide(self, error: BaseException, retries_done: int) -> tuple[bool, float, str]:
-        d = self.policy.decide(error, retries_done, rand=self.rand())
-        return d.retry, d.delay, d.reason
+    def retry_state(self, reword: Callable[[RetryEvent], RetryEvent] | None = None
+                    ) -> RetryState:
+        """One request's walk through its attempts (shared with `talkline.retry`)."""
+        on_retry = self.on_retry
+        if reword is not None and on_retry is not None:
+            user_cb = on_retry
 
-    def retry_event(self, attempt: int, error: BaseException, delay: float,
-                    reason: str) -> None:
-        if self.on_retry is not None:
-            self.on_retry(RetryEvent(attempt=attempt, max_attempts=self.policy.max_retries + 1,
-                                     error=error, delay=delay, reason=reason))
+            def on_retry(event: RetryEvent) -> None:
+                user_cb(reword(event))
+
+        return RetryState(self.policy, rand=self.rand, clock=time.time, on_retry=on_retry)
 
     @staticmethod
     def falls_back(error: BaseException) -> bool:
@@ -286,20 +288,20 @@ class _StreamRun:
         self.core = core
         self.request = request
         self.resume = resume
-        self.attempt = 0
+        self.state = core.retry_state(reword=self._reword)
+        self.started_any = False
         self.shown = False  # content reached the caller during this attempt
         self.deltas_seen = 0
         self.started = time.monotonic()
         self.first_token_at: float | None = None
-        from .accumulate import StreamAccumulator
-
         self.acc = StreamAccumulator(model=request.model)
+
+    @property
+    def attempt(self) -> int:
+        return self.state.attempt
 
     def begin(self) -> list[ChatDelta]:
         """Start an attempt; the restart deltas to emit if an earlier one showed content."""
-        from .accumulate import StreamAccumulator
-
-        self.attempt += 1
         restarts: list[ChatDelta] = []
         if self.shown:
             restarts = [ChatDelta(index=i, restart=True) for i in self.acc.texts()]
@@ -316,24 +318,26 @@ class _StreamRun:
             if self.first_token_at is None:
                 self.first_token_at = time.monotonic()
 
+    def _reword(self, event: RetryEvent) -> RetryEvent:
+        if not self.shown:
+            return event
+        err = event.error
+        cause = err.cause if isinstance(err, StreamInterrupted) else err
+        what = (f"the server sent an error after {self.deltas_seen} tokens ({cause.message})"
+                if isinstance(cause, APIError)
+                else f"connection dropped after {self.deltas_seen} tokens")
+        reason = f"{what}; retried (attempt {event.attempt + 1} of {event.max_attempts})"
+        return RetryEvent(event.attempt, event.max_attempts, err, event.delay, reason)
+
     def failed(self, error: TalklineError) -> float:
         """The wait before the next attempt; raises when the error is final."""
         self.core.note_failure(self.request, error)
         if self.shown and not self.resume:
-            raise error
-        retry, delay, reason = self.core.decide(error, self.attempt - 1)
-        if not retry:
             error.attempts = self.attempt
             raise error
-        if self.shown:
-            reason = (f"connection dropped after {self.deltas_seen} tokens; "
-                      f"retried (attempt {self.attempt + 1} of {self.core.policy.max_retries + 1})"
-                      if not isinstance(error, StreamInterrupted) or error.cause is None
-                      or not isinstance(error.cause, APIError)
-                      else f"the server sent an error after {self.deltas_seen} tokens "
-                      f"({error.cause.message}); retried (attempt {self.attempt + 1} of "
-                      f"{self.core.policy.max_retries + 1})")
-        self.core.retry_event(self.attempt, error, delay, reason)
+        delay = self.state.failed(error)
+        if delay is None:
+            raise error
         return delay
 
     def response(self, requested: str) -> ChatResponse:
@@ -426,9 +430,8 @@ class Client:
         request = core.request(msgs, chat, model)
         backend = self.backend_for(model)
         started = time.monotonic()
-        attempt = 0
+        state = core.retry_state()
         while True:
-            attempt += 1
             reservation = core.limiter.acquire(
                 core.limiter_key(model), core.estimate(request), sleep=self._sleep
             )
@@ -437,15 +440,13 @@ class Client:
             except TalklineError as exc:
                 core.settle(reservation, None)
                 core.note_failure(request, exc)
-                retry, delay, reason = core.decide(exc, attempt - 1)
-                if not retry:
-                    exc.attempts = attempt
+                delay = state.failed(exc)
+                if delay is None:
                     raise
-                core.retry_event(attempt, exc, delay, reason)
                 self._sleep(delay)
                 continue
             core.settle(reservation, response)
-            return core.finish(response, requested, attempt, started, None)
+            return core.finish(response, requested, state.attempt, started, None)
 
     def stream(
         self,
@@ -545,7 +546,7 @@ class AsyncClient:
         backend: AsyncBackend | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
         on_fallback: Callable[[FallbackEvent], None] | None = None,
-        sleep: Callable[[float], Any] = asyncio.sleep,
+        sleep: Callable[[float], Any] | None = None,
         rand: Callable[[], float] = random.random,
         max_connections: int = 1000,
     ) -> None:
@@ -554,6 +555,10 @@ class AsyncClient:
             fallbacks=fallbacks, retry_policy=retry_policy, rate_limiter=rate_limiter,
             timeouts=timeouts, on_retry=on_retry, on_fallback=on_fallback, rand=rand,
         )
+        if sleep is None:
+            import asyncio
+
+            sleep = asyncio.sleep
         self._sleep = sleep
         self._remote: AsyncBackend | None = backend
         self._local: dict[str, AsyncBackend] = {}
@@ -604,9 +609,8 @@ class AsyncClient:
         request = core.request(msgs, chat, model)
         backend = self.backend_for(model)
         started = time.monotonic()
-        attempt = 0
+        state = core.retry_state()
         while True:
-            attempt += 1
             reservation = await core.limiter.aacquire(
                 core.limiter_key(model), core.estimate(request), asleep=self._sleep
             )
@@ -615,15 +619,13 @@ class AsyncClient:
             except TalklineError as exc:
                 core.settle(reservation, None)
                 core.note_failure(request, exc)
-                retry, delay, reason = core.decide(exc, attempt - 1)
-                if not retry:
-                    exc.attempts = attempt
+                delay = state.failed(exc)
+                if delay is None:
                     raise
-                core.retry_event(attempt, exc, delay, reason)
                 await self._sleep(delay)
                 continue
             core.settle(reservation, response)
-            return core.finish(response, requested, attempt, started, None)
+            return core.finish(response, requested, state.attempt, started, None)
 
     def stream(
         self,

@@ -271,17 +271,17 @@ class Settings:
         paths = Paths.resolve(env)
         file_values = load_config_file(paths.config_file)
         conf = {k: v for k, v in file_values.items() if not isinstance(v, dict)}
-        for key, value in conf.items():
-            expected = _SETTING_TYPES.get(key)
+        for name, value in conf.items():
+            expected = _SETTING_TYPES.get(name)
             if expected is None:
                 raise ConfigError(
-                    f"Unknown setting {key!r} in {paths.config_file}",
+                    f"Unknown setting {name!r} in {paths.config_file}",
                     hint=f"Known settings: {', '.join(sorted(_SETTING_TYPES))}, "
                     "and the tables [params], [models.NAME].",
                 )
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(
-                    f"Setting {key!r} in {paths.config_file} has the wrong type: {value!r}"
+                    f"Setting {name!r} in {paths.config_file} has the wrong type: {value!r}"
                 )
         local_models = dict(file_values.get("models") or {})
         for name, spec in local_models.items():
@@ -290,7 +290,7 @@ class Settings:
 
         # The key: flag, then environment, then the key store.
         key_source = "none"
-        key = api_key
+        key: str | None = api_key
         if key:
             key_source = "--key"
         elif env.get("OPENAI_API_KEY"):

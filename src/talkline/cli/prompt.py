@@ -114,8 +114,8 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
                     term.end_answer()
                     term.warn("[interrupted]")
                 raise
+            assert stream.response is not None
             response = stream.response
-            assert response is not None
             if buffered:
                 _print_choices(term, response)
             else:
