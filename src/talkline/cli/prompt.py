@@ -159,7 +159,7 @@ def _print_choices(term: Any, response: Any) -> None:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error).split("\n", 1)[0]
+    text = str(error).split("\n", 1)[0].rstrip(".")
     return text[:160]
 
 
