@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterat
 from dataclasses import dataclass
 from typing import Any
 
+from .accumulate import StreamAccumulator
 from .backends.base import AsyncBackend, Backend, ChatRequest
 from .backends.remote import AsyncRemoteBackend, RemoteBackend, Timeouts
 from .config import Settings
@@ -27,7 +28,6 @@ from .errors import (
     StreamInterrupted,
     TalklineError,
 )
-from .accumulate import StreamAccumulator
 from .ratelimit import RateLimiter, Reservation
 from .retry import RetryEvent, RetryPolicy, RetryState, server_delay
 from .types import ChatDelta, ChatParams, ChatResponse, Message, as_messages

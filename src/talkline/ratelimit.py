@@ -19,7 +19,6 @@ Nothing here does I/O or sleeps on its own: `acquire`/`aacquire` take an injecta
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import math
 import re
@@ -408,9 +407,13 @@ class RateLimiter:
         key: LimitKey,
         tokens: int,
         *,
-        asleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        asleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> Reservation:
         """The async twin of `acquire`: never blocks the event loop (the lock is brief)."""
+        if asleep is None:
+            import asyncio  # lazily: the sync start-up path never needs asyncio
+
+            asleep = asyncio.sleep
         ticket = self._enqueue(key, tokens)
         try:
             while True:

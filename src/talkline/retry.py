@@ -19,7 +19,6 @@ Rules (see REFERENCE.md, "Retrying"):
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import re
@@ -432,11 +431,15 @@ class AsyncRetryRunner:
         self,
         policy: RetryPolicy | None = None,
         *,
-        asleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        asleep: Callable[[float], Awaitable[Any]] | None = None,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
         on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> None:
+        if asleep is None:
+            import asyncio  # lazily: the sync start-up path never needs asyncio
+
+            asleep = asyncio.sleep
         self.policy = policy or RetryPolicy()
         self._asleep = asleep
         self._rand = rand

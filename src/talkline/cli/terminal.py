@@ -127,10 +127,10 @@ class Terminal:
                  for r in rows]
         widths = [max([len(c)] + [_cells(row[i]) for row in cells])
                   for i, c in enumerate(columns)]
-        header = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+        header = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
         self.out.write(header.rstrip() + "\n")
         for row in cells:
-            line = "  ".join(v + " " * (w - _cells(v)) for v, w in zip(row, widths))
+            line = "  ".join(v + " " * (w - _cells(v)) for v, w in zip(row, widths, strict=True))
             self.out.write(line.rstrip() + "\n")
         self.out.flush()
 
