@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -45,13 +46,18 @@ def test_llmock_verdict_passes(tmp_path):
                 assert time.monotonic() < deadline, "llmock did not start"
                 time.sleep(0.2)
         env = {"OPENAI_API_KEY": "sk-test-fake-chaos", "OPENAI_BASE_URL": f"{url}/v1"}
-        for i in range(PROMPTS):
+
+        def one(i: int):
             # About 38% of attempts fail; with 10 retries a prompt fails for good about
             # once in 40,000 runs, so the verdict, not luck, decides this test.
             args = ["--retries", "10", f"Question {i}: what is {i} + {i}?"]
             if i % 3 == 0:
                 args.insert(0, "--no-stream")
-            r = run(*args, env=env)
+            return run(*args, env=env)
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(one, range(PROMPTS)))
+        for r in results:
             assert r.code == 0, r.err
             assert r.out.strip(), r.err
         verdict = httpx.get(f"{url}/_llmock/verdict", timeout=10).json()

