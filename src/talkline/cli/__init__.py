@@ -15,6 +15,8 @@ __all__ = ["cli", "main"]
 
 _COMMANDS = {
     "prompt": ("talkline.cli.prompt", "prompt"),
+    "chat": ("talkline.cli.chat", "chat"),
+    "history": ("talkline.cli.history", "history"),
     "keys": ("talkline.cli.keys", "keys"),
     "config": ("talkline.cli.config_cmd", "config"),
     "models": ("talkline.cli.models", "models"),
@@ -38,8 +40,10 @@ class DefaultGroup(click.Group):
         return command
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in _COMMANDS and args[0] not in ("--help", "-h",
-                                                                       "--version")):
+        if not args and sys.stdin is not None and sys.stdin.isatty():
+            args.insert(0, "chat")  # `talkline` alone on a terminal: the REPL
+        elif not args or (args[0] not in _COMMANDS and args[0] not in ("--help", "-h",
+                                                                         "--version")):
             args.insert(0, "prompt")
         return super().parse_args(ctx, args)
 

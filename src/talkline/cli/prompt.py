@@ -13,7 +13,6 @@ LOCAL_NOTICE = (
     "No API key configured: answering with the embedded SmolLM2-135M model. "
     "Set OPENAI_API_KEY or run `talkline keys set openai` to use OpenAI."
 )
-DEFAULT_LOCAL_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
 
 
 def read_stdin() -> str:
@@ -43,13 +42,21 @@ def join_prompt(prompt: str | None, stdin: str) -> str:
 @click.option("-u", "--usage", "show_usage", is_flag=True, help="Show tokens after the answer.")
 @click.option("--sanitize", is_flag=True,
               help="Clean control characters from piped output too.")
+@click.option("-c", "--continue", "continue_", is_flag=True,
+              help="Continue the most recent conversation.")
+@click.option("--cid", help="Continue the conversation with this id (a unique prefix will do).")
+@click.option("--no-log", is_flag=True, help="Do not store this exchange.")
 def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
-           show_usage: bool, sanitize: bool, **opts: Any) -> int:
-    """Send PROMPT (joined with piped stdin) and print the answer."""
+           show_usage: bool, sanitize: bool, continue_: bool, cid: str | None, no_log: bool,
+           **opts: Any) -> int:
+    """Send PROMPT (joined with piped stdin) and print the answer.
+
+    Every exchange is stored (see `talkline history`) unless --no-log or `log = false`.
+    """
     from ..client import Client, FallbackEvent
+    from ..conversation import ChatSession
     from ..errors import StreamInterrupted
     from ..retry import RetryEvent
-    from ..types import Message
     from .terminal import Terminal
 
     text = join_prompt(prompt, read_stdin())
@@ -57,8 +64,8 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
     if not text.strip():
         if prompt is None and sys.stdin is not None and _isatty(sys.stdin):
             raise click.UsageError(
-                "No prompt given. Try: talkline \"What is the capital of France?\" "
-                "(the interactive `talkline chat` comes in a later release)."
+                "No prompt given. Try: talkline \"What is the capital of France?\", "
+                "or `talkline chat` to chat."
             )
         raise click.UsageError("The prompt is empty. Give a PROMPT argument or pipe text in.")
 
@@ -69,13 +76,20 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
     if settings.using_default_local:
         term.status(LOCAL_NOTICE)
 
-    messages: list[Message] = []
-    system = settings.system
-    if system is None and settings.is_local_model():
-        system = DEFAULT_LOCAL_SYSTEM
-    if system:
-        messages.append(Message("system", system))
-    messages.append(Message("user", text))
+    store = None
+    record = None
+    if (continue_ or cid) and (no_log or not settings.log):
+        raise click.UsageError("--continue and --cid need the conversation store; drop --no-log.")
+    if not no_log and settings.log:
+        from ..store import ConversationStore
+
+        store = ConversationStore.open(settings.paths)
+        if cid:
+            record = store.get_conversation(cid)
+        elif continue_:
+            record = store.latest_conversation()
+            if record is None:
+                raise click.UsageError("There is no conversation to continue yet.")
 
     def on_retry(event: RetryEvent) -> None:
         term.status(f"{event.reason}" if "retried" in event.reason else
@@ -87,39 +101,47 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
                   f"falling back to {event.to_model}")
 
     n = settings.params.n or 1
-    with Client(settings=settings, on_retry=on_retry, on_fallback=on_fallback) as client:
-        if as_json or no_stream:
-            response = client.complete(messages)
-            if as_json:
-                term.write_json(response.to_dict())
-            else:
-                _print_choices(term, response)
-        else:
-            stream = client.stream(messages, resume=not (force_stream and not term.out_tty))
-            buffered = n > 1 or not term.incremental
-            try:
-                for delta in stream:
-                    if buffered:
-                        continue
-                    if delta.restart:
-                        term.erase_answer()
-                    elif delta.index == 0 and delta.content:
-                        term.write_answer(delta.content)
-            except StreamInterrupted:
-                if not buffered:
-                    term.end_answer()
-                raise
-            except KeyboardInterrupt:
-                if not buffered:
-                    term.end_answer()
-                    term.warn("[interrupted]")
-                raise
-            assert stream.response is not None
-            response = stream.response
-            if buffered:
-                _print_choices(term, response)
-            else:
+    client = Client(settings=settings, on_retry=on_retry, on_fallback=on_fallback)
+    try:
+        session = ChatSession(
+            client, store, record=record, system=opts.get("system"), model=opts.get("model"),
+            params=settings.params if record is None else None,
+        )
+        if record is not None and opts.get("system") is None and not record.system:
+            session.system = settings.system
+        streamed = not (as_json or no_stream)
+        turn = session.send(text, stream=streamed,
+                            resume=not (force_stream and not term.out_tty))
+        buffered = as_json or n > 1 or not term.incremental or not streamed
+        try:
+            for delta in turn:
+                if buffered:
+                    continue
+                if delta.restart:
+                    term.erase_answer()
+                elif delta.index == 0 and delta.content:
+                    term.write_answer(delta.content)
+        except StreamInterrupted:
+            if not buffered:
                 term.end_answer()
+            raise
+        except KeyboardInterrupt:
+            if not buffered:
+                term.end_answer()
+                term.warn("[interrupted]")
+            raise
+        assert turn.response is not None
+        response = turn.response
+        if as_json:
+            term.write_json(response.to_dict())
+        elif buffered:
+            _print_choices(term, response)
+        else:
+            term.end_answer()
+    finally:
+        client.close()
+        if store is not None:
+            store.close()
 
     if response.requested_model and response.model and settings.fallbacks and (
         response.requested_model != response.model

@@ -1,0 +1,323 @@
+"""A conversation that remembers: history, parameters, persistence around each turn.
+
+`ChatSession` joins a `Client` and a `ConversationStore`. Each turn stores the user's
+message *before* the request is sent (a crash never loses what was typed), streams the
+reply, and stores it when it ends, whether complete, interrupted or failed. Replies that
+did not complete are kept but not sent back to the model as if they were answers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, StreamInterrupted, TalklineError
+from .types import ChatDelta, ChatParams, ChatResponse, Message, params_from_mapping
+
+if TYPE_CHECKING:
+    from .client import ChatStream, Client
+    from .store import Conversation as StoredConversation
+    from .store import ConversationStore, StoredMessage
+
+__all__ = ["ChatSession", "Turn"]
+
+CONTINUE_PROMPT = "Continue exactly where your previous reply stopped, without repeating it."
+
+
+@dataclass
+class Turn:
+    """One exchange being streamed. Iterate for deltas; `response` once it completed."""
+
+    session: ChatSession
+    stream: ChatStream | _Completion
+    reply_id: int | None
+    started: float = field(default_factory=time.monotonic)
+    response: ChatResponse | None = None
+    status: str = "pending"
+    text: str = ""
+    prefix: str = ""  # a continued reply: the partial text it continues
+
+    def __iter__(self) -> Iterator[ChatDelta]:
+        try:
+            for delta in self.stream:
+                if delta.restart and delta.index == 0:
+                    self.text = ""
+                elif delta.index == 0 and delta.content:
+                    self.text += delta.content
+                yield delta
+        except StreamInterrupted as exc:
+            self.status = "interrupted"
+            self.session._finish_reply(self, error=str(exc), partial=exc.partial or self.text)
+            raise
+        except TalklineError as exc:
+            self.status = "error"
+            self.session._finish_reply(self, error=str(exc), partial=self.text)
+            raise
+        except BaseException:  # Ctrl-C, or the caller stopped reading
+            self.status = "interrupted"
+            self.session._finish_reply(self, error="interrupted", partial=self.text)
+            raise
+        self.response = self.stream.response
+        self.status = "complete"
+        self.session._finish_reply(self)
+
+    def until_done(self) -> ChatResponse:
+        for _ in self:
+            pass
+        assert self.response is not None
+        return self.response
+
+
+class ChatSession:
+    """A conversation with a model, persisted turn by turn when a store is given."""
+
+    def __init__(
+        self,
+        client: Client,
+        store: ConversationStore | None = None,
+        *,
+        record: StoredConversation | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        params: ChatParams | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.record = record
+        self.system = system if system is not None else (record.system if record else None)
+        self.model = model or (record.model if record and record.model else None) or (
+            client.settings.model
+        )
+        stored_params = ChatParams.from_dict(record.params) if record and record.params else None
+        self.params = params or stored_params or ChatParams()
+        self._memory: list[Message] = []  # used without a store
+
+    # -- state
+
+    @property
+    def id(self) -> str | None:
+        return self.record.id if self.record else None
+
+    def stored_messages(self) -> list[StoredMessage]:
+        if self.store is None or self.record is None:
+            return []
+        return self.store.messages(self.record.id)
+
+    def history(self) -> list[Message]:
+        """What is sent: the active branch, without replies that did not complete."""
+        if self.store is None:
+            return list(self._memory)
+        out: list[Message] = []
+        for m in self.stored_messages():
+            if m.role == "assistant" and m.status != "complete":
+                continue
+            out.append(m.to_message())
+        return out
+
+    def request_messages(self, extra: list[Message] | None = None) -> list[Message]:
+        messages: list[Message] = []
+        if self.system:
+            messages.append(Message("system", self.system))
+        messages.extend(self.history())
+        messages.extend(extra or [])
+        return messages
+
+    # -- settings
+
+    def set_model(self, model: str) -> None:
+        self.model = model
+        self._save_settings()
+
+    def set_system(self, system: str | None) -> None:
+        self.system = system or None
+        self._save_settings()
+
+    def set_param(self, name: str, value: Any) -> None:
+        """`/set temperature 0.3`: validated like a command-line flag."""
+        merged = self.params.to_dict()
+        if value is None or value == "":
+            merged.pop(name, None)
+            if name not in ChatParams.field_names():
+                raise ConfigError(f"unknown request parameter {name!r}")
+        else:
+            merged[name] = value
+        self.params = params_from_mapping(merged)
+        self._save_settings()
+
+    def _save_settings(self) -> None:
+        if self.store is not None and self.record is not None:
+            self.record = self.store.update_conversation(
+                self.record.id, model=self.model, system=self.system,
+                params=self.params.to_dict(),
+            )
+
+    def _ensure_record(self, first_text: str) -> None:
+        if self.store is None or self.record is not None:
+            return
+        self.record = self.store.create_conversation(
+            model=self.model, system=self.system, params=self.params.to_dict()
+        )
+
+    # -- turns
+
+    def send(self, text: str, *, stream: bool = True, resume: bool = True,
+             **params: Any) -> Turn:
+        """Store the user's message, then ask for the reply (streamed unless `stream` is
+        false: the turn then yields each choice's whole text once it arrived)."""
+        self._ensure_record(text)
+        if self.store is not None and self.record is not None:
+            self.store.append_message(self.record.id, "user", text)
+        else:
+            self._memory.append(Message("user", text))
+        return self._reply(self.request_messages(), params, stream=stream, resume=resume)
+
+    def retry(self, **params: Any) -> Turn:
+        """Regenerate the last reply as a new branch (the old one stays in the store)."""
+        if self.store is None or self.record is None:
+            if self._memory and self._memory[-1].role == "assistant":
+                self._memory.pop()
+            return self._reply(self.request_messages(), params)
+        path = self.stored_messages()
+        while path and path[-1].role != "user":
+            path.pop()
+        if not path:
+            raise ConfigError("Nothing to retry yet: send a message first.")
+        self.store.set_head(self.record.id, path[-1].id)
+        return self._reply(self.request_messages(), params)
+
+    def continue_reply(self, **params: Any) -> Turn:
+        """Ask the model to go on from a reply that was cut off (kept as sent context)."""
+        path = self.stored_messages()
+        last = path[-1] if path else None
+        if last is None or last.role != "assistant":
+            raise ConfigError("Nothing to continue: the last message is not a reply.")
+        extra = [Message("assistant", last.content or ""), Message("user", CONTINUE_PROMPT)]
+        messages = self.request_messages()
+        if last.status == "complete":
+            messages = messages[:-1]
+        turn = self._reply(messages + extra, params)
+        turn.prefix = last.content or ""
+        return turn
+
+    def undo(self) -> int:
+        """Drop the last exchange from what is sent (it stays in the store). Returns how
+        many messages left the active branch."""
+        if self.store is None or self.record is None:
+            n = 0
+            while self._memory and self._memory[-1].role != "user":
+                self._memory.pop()
+                n += 1
+            if self._memory:
+                self._memory.pop()
+                n += 1
+            return n
+        path = self.stored_messages()
+        n = 0
+        while path and path[-1].role != "user":
+            path.pop()
+            n += 1
+        if path:
+            path.pop()
+            n += 1
+        self.store.set_head(self.record.id, path[-1].id if path else None)
+        return n
+
+    def _reply(self, messages: list[Message], params: Mapping[str, Any], *,
+               stream: bool = True, resume: bool = True) -> Turn:
+        merged = self.params.merge(**{k: v for k, v in params.items() if v is not None})
+        reply_id = None
+        if self.store is not None and self.record is not None:
+            pending = self.store.append_message(
+                self.record.id, "assistant", "", status="pending",
+                requested_model=self.model, params=merged.to_dict(),
+            )
+            reply_id = pending.id
+        kwargs = _known(merged.to_body())
+        kwargs.pop("model", None)
+        deltas: ChatStream | _Completion
+        if stream:
+            deltas = self.client.stream(messages, model=self.model, resume=resume, **kwargs)
+        else:
+            deltas = _Completion(self.client, messages, self.model, kwargs)
+        return Turn(self, deltas, reply_id)
+
+    def _finish_reply(self, turn: Turn, *, error: str | None = None, partial: str = "") -> None:
+        resp = turn.response
+        if self.store is None or turn.reply_id is None:
+            if resp is not None:
+                self._memory.append(resp.message)
+            return
+        fields: dict[str, Any] = {"status": turn.status}
+        if resp is not None:
+            fields.update(_response_fields(resp))
+            fields["content"] = turn.prefix + fields["content"]
+        else:
+            fields["content"] = turn.prefix + partial
+            fields["error"] = error
+            fields["latency"] = time.monotonic() - turn.started
+        self.store.update_message(turn.reply_id, **fields)
+
+
+class _Completion:
+    """A non-streamed request shaped like a stream: one delta per choice, then done."""
+
+    def __init__(self, client: Client, messages: list[Message], model: str,
+                 params: dict[str, Any]) -> None:
+        self._args = (client, messages, model, params)
+        self.response: ChatResponse | None = None
+
+    def __iter__(self) -> Iterator[ChatDelta]:
+        client, messages, model, params = self._args
+        self.response = client.complete(messages, model=model, **params)
+        for choice in self.response.choices:
+            yield ChatDelta(index=choice.index, content=choice.message.text,
+                            finish_reason=choice.finish_reason)
+
+
+def _known(body: dict[str, Any]) -> dict[str, Any]:
+    names = set(ChatParams.field_names())
+    known = {k: v for k, v in body.items() if k in names}
+    rest = {k: v for k, v in body.items() if k not in names}
+    if rest:
+        known["extra_body"] = rest
+    return known
+
+
+def _response_fields(resp: ChatResponse) -> dict[str, Any]:
+    """The columns of a stored reply, cost included when the model's price is known."""
+    fields: dict[str, Any] = {
+        "content": resp.content,
+        "model": resp.model or resp.requested_model,
+        "finish_reason": resp.finish_reason,
+        "latency": resp.latency,
+        "ttft": resp.time_to_first_token,
+        "request_id": resp.request_id,
+    }
+    calls = resp.message.tool_calls
+    if calls:
+        fields["tool_calls"] = [c.to_dict() for c in calls]
+    if resp.usage is not None:
+        u = resp.usage
+        fields.update(
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            cached_tokens=u.cached_tokens,
+            reasoning_tokens=u.reasoning_tokens,
+        )
+    cost = _cost(resp)
+    if cost is not None:
+        fields["cost"], fields["cost_estimated"] = cost
+    return fields
+
+
+def _cost(resp: ChatResponse) -> tuple[float, bool] | None:
+    try:
+        from .usage import cost_of
+    except ImportError:  # pragma: no cover - the cost module is optional at this layer
+        return None
+    if resp.usage is None:
+        return None
+    cost = cost_of(resp.model or resp.requested_model or "", resp.usage)
+    return (cost.amount, cost.estimated) if cost is not None else None

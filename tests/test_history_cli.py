@@ -1,0 +1,142 @@
+"""One-shot prompts are logged; -c/--cid continue; `talkline history ...` round trips."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+from talkline.testing import Error, Reply
+
+from .clihelp import SRC, run
+
+KEY = "sk-test-fake-history"
+
+
+def env(server) -> dict[str, str]:
+    return {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url}
+
+
+def conv_ids(server) -> list[str]:
+    r = run("history", "list", "--json", env=env(server))
+    assert r.code == 0, r.err
+    return [c["id"] for c in json.loads(r.out)]
+
+
+def test_one_shot_is_logged_with_usage_and_continue_carries_history(server, talkline_home):
+    server.script(Reply("Paris.", usage={"prompt_tokens": 12, "completion_tokens": 2,
+                                         "total_tokens": 14}))
+    assert run("What is the capital of France?", env=env(server)).code == 0
+    r = run("-c", "And of Italy?", env=env(server))
+    assert r.code == 0, r.err
+    sent = server.chat_requests[-1].body["messages"]
+    assert sent == [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And of Italy?"},
+    ]
+    db = sqlite3.connect(talkline_home / "talkline.db")
+    row = db.execute("SELECT prompt_tokens, completion_tokens, status, model FROM messages "
+                     "WHERE role='assistant' ORDER BY id LIMIT 1").fetchone()
+    db.close()
+    assert row == (12, 2, "complete", "gpt-4o-mini")
+    ids = conv_ids(server)
+    assert len(ids) == 1
+
+
+def test_cid_prefix_and_no_log(server):
+    run("first conversation", env=env(server))
+    run("second conversation", env=env(server))
+    ids = conv_ids(server)
+    assert len(ids) == 2
+    target = ids[-1]  # the older one
+    r = run("--cid", target[:10], "more", env=env(server))
+    assert r.code == 0, r.err
+    assert server.chat_requests[-1].body["messages"][0]["content"] == "first conversation"
+    run("--no-log", "not stored", env=env(server))
+    assert len(conv_ids(server)) == 2
+    r = run("--cid", "zzzzzz", "x", env=env(server))
+    assert r.code == 2 and "talkline history list" in r.err
+
+
+def test_failed_reply_keeps_the_question(server, talkline_home):
+    server.script(Error.invalid_key())
+    r = run("keep me", env=env(server))
+    assert r.code == 1
+    db = sqlite3.connect(talkline_home / "talkline.db")
+    rows = db.execute("SELECT role, status, content FROM messages ORDER BY id").fetchall()
+    db.close()
+    assert rows[0] == ("user", "complete", "keep me")
+    assert rows[1][:2] == ("assistant", "error")
+
+
+def test_history_show_search_title_rm(server):
+    run("Tell me about the aardvark", env=env(server))
+    cid = conv_ids(server)[0]
+    r = run("history", "show", cid, env=env(server))
+    assert "Tell me about the aardvark" in r.out and "Echo: Tell me about" in r.out
+    r = run("history", "search", "aardvark", env=env(server))
+    assert r.code == 0 and cid in r.out and "aardvark" in r.out
+    r = run("history", "search", "zebra-unicorn", env=env(server))
+    assert r.code == 0
+    assert run("history", "title", cid[:8], "Aardvarks", env=env(server)).code == 0
+    listed = json.loads(run("history", "list", "--json", env=env(server)).out)
+    assert listed[0]["title"] == "Aardvarks"
+    assert run("history", "rm", cid, env=env(server)).code == 0
+    assert conv_ids(server) == []
+
+
+def test_export_openai_then_import_gives_the_same_messages(server, tmp_path):
+    run("-s", "Be kind.", "one", env=env(server))
+    run("-c", "two", env=env(server))
+    cid = conv_ids(server)[0]
+    r = run("history", "export", cid, "--format", "openai", env=env(server))
+    assert r.code == 0, r.err
+    exported = json.loads(r.out)
+    assert exported == [
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "Echo: one"},
+        {"role": "user", "content": "two"},
+        {"role": "assistant", "content": "Echo: two"},
+    ]
+    path = tmp_path / "conv.json"
+    path.write_text(r.out)
+    r = run("history", "import", str(path), env=env(server))
+    assert r.code == 0, r.err
+    new_id = r.out.strip()
+    again = run("history", "export", new_id, "--format", "openai", env=env(server))
+    assert json.loads(again.out) == exported
+    md = run("history", "export", new_id, "--format", "md", env=env(server)).out
+    assert "## User" in md and "Echo: two" in md
+
+
+def test_import_refuses_bad_files_clearly(server, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"role": "assistance", "content": "hi"}]')
+    r = run("history", "import", str(bad), env=env(server))
+    assert r.code == 2 and "message 1" in r.err and "assistance" in r.err
+    bad.write_text("{not json")
+    r = run("history", "import", str(bad), env=env(server))
+    assert r.code == 2 and "not valid JSON" in r.err
+
+
+def test_eight_processes_at_once_lose_nothing(server, talkline_home):
+    cmd = [sys.executable, "-m", "talkline"]
+    base = {"PYTHONPATH": SRC, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url,
+            "TALKLINE_HOME": str(talkline_home), "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen([*cmd, f"parallel prompt {i}"], env=base, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(16)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (_out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert "locked" not in err
+    db = sqlite3.connect(talkline_home / "talkline.db")
+    users = {r[0] for r in db.execute("SELECT content FROM messages WHERE role='user'")}
+    replies = db.execute("SELECT count(*) FROM messages WHERE role='assistant' "
+                         "AND status='complete'").fetchone()[0]
+    db.close()
+    assert users == {f"parallel prompt {i}" for i in range(16)}
+    assert replies == 16
