@@ -3,6 +3,7 @@ commands, and streaming each turn through the Terminal."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -125,8 +126,7 @@ class Repl:
             if stripped.startswith("/"):
                 self.command(stripped)
                 continue
-            message = text
-            self.run_turn(lambda: self.session.send(message))
+            self.run_turn(functools.partial(self.session.send, text))
 
     def greet(self) -> None:
         messages = self.session.stored_messages()

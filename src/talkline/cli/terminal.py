@@ -1,33 +1,51 @@
 """The one object that writes to the terminal: answers to stdout, everything else to stderr.
 
-Text that came from a server is sanitised before it reaches a TTY. Piped output keeps the
-answer byte for byte (unless `--sanitize`), and is written once complete by default, so a
-retried stream never leaves a partial copy in a file.
+Three ways to show an answer:
+- rich (stdout is a TTY, not plain): markdown rendered as it streams (`render.MarkdownStream`):
+  finished blocks go to the scrollback once, only the block in progress is redrawn;
+- plain TTY (`plain=True`, `NO_COLOR`, `TERM=dumb`, or `markdown=False`): the text as it
+  arrives, sanitised, with no escape sequences at all;
+- pipe (stdout is not a TTY): the answer byte for byte (sanitised only with
+  `sanitize_pipe`), written once complete unless `force_stream`, so a retried stream never
+  leaves a partial copy in a file.
+
+Text from a server (answers, error messages, model names) never reaches a TTY with control
+characters or escape sequences: see `sanitize`. Status lines, warnings, errors and the
+spinner go to stderr, so they never mix into the answer on stdout.
+
+A retried stream (`erase_answer`): in rich mode the block in progress is cleared; blocks
+already committed are in the scrollback and cannot be taken back, so a dim notice line says
+that the answer below replaces them. Plain mode (no escapes) prints that notice too.
+
+`import talkline.cli.terminal` stays cheap: rich is imported only to render markdown.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import unicodedata
-from typing import IO, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import TalklineError
-from .sanitize import sanitize
+from .sanitize import UNSAFE, StreamSanitizer, sanitize
+
+if TYPE_CHECKING:
+    import threading
+
+    from rich.console import Console
+
+    from .render import MarkdownStream
 
 __all__ = ["Terminal"]
 
-
-def _cells(text: str) -> int:
-    width = 0
-    for ch in text:
-        if unicodedata.combining(ch):
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return width
+RETRY_NOTICE = "[retrying: the partial answer above is replaced below]"
+INTERRUPTED = "[interrupted]"
 
 
 class Terminal:
+    """All output of a command. `plain=None` decides from the environment (see module)."""
+
     def __init__(
         self,
         *,
@@ -35,16 +53,30 @@ class Terminal:
         stderr: IO[str] | None = None,
         sanitize_pipe: bool = False,
         force_stream: bool = False,
+        plain: bool | None = None,
+        markdown: bool = True,
+        code_theme: str = "monokai",
+        console: Console | None = None,
     ) -> None:
         self.out = stdout or sys.stdout
         self.err = stderr or sys.stderr
         self.out_tty = _isatty(self.out)
         self.err_tty = _isatty(self.err)
-        self.color = self.err_tty and not os.environ.get("NO_COLOR")
+        no_color = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+        self.plain = (no_color or not self.out_tty) if plain is None else plain
+        self.color = self.err_tty and not no_color and not plain
+        # Markdown rendering: only on a TTY, never in plain mode.
+        self.rich = self.out_tty and not self.plain and markdown
         self.sanitize_pipe = sanitize_pipe
+        self.code_theme = code_theme
         # Incremental writing: always on a TTY; on a pipe only when asked (--stream).
         self.incremental = self.out_tty or force_stream
-        self._written = ""  # the answer text shown so far on a TTY, to erase on a retry
+        self._console = console
+        self._stream: MarkdownStream | None = None
+        self._sanitizer = StreamSanitizer()
+        self._open = False  # an answer is being written
+        self._line_start = True  # stdout's cursor is at the start of a line
+        self._spinner: _Spinner | None = None
 
     # -- answers (stdout)
 
@@ -52,87 +84,229 @@ class Terminal:
         return sanitize(text) if (self.out_tty or self.sanitize_pipe) else text
 
     def write_answer(self, text: str) -> None:
+        """A piece of the answer, as it arrives."""
+        self._stop_spinner()
         if not text:
             return
-        text = self.clean(text)
-        self.out.write(text)
-        self.out.flush()
-        if self.out_tty:
-            self._written += text
+        if self.rich:
+            if self._stream is None:
+                self._stream = self._markdown_stream()
+            self._stream.feed(text)
+            self._open = True
+            return
+        if self.out_tty or self.sanitize_pipe:
+            text = self._sanitizer.feed(text)
+        self._open = True
+        self._out(text)
 
     def end_answer(self) -> None:
-        if self._written and not self._written.endswith("\n"):
-            self.out.write("\n")
-        elif not self.out_tty:
-            self.out.write("\n")
-        self.out.flush()
-        self._written = ""
+        """The answer is complete: commit what is shown, end its line."""
+        self._stop_spinner()
+        if self.rich:
+            if self._stream is not None:
+                self._stream.finish()
+                self._stream = None
+            self._open = False
+            return
+        self._out(self._sanitizer.flush())
+        if self.out_tty:
+            if self._open and not self._line_start:
+                self._out("\n")
+        else:
+            self._out("\n")
+        self._open = False
+
+    def interrupt_answer(self) -> None:
+        """Ctrl-C: keep the partial answer as shown so far and mark it interrupted."""
+        if self.incremental:
+            self.end_answer()
+        self.warn(INTERRUPTED)
 
     def erase_answer(self) -> None:
-        """Remove a partial answer from the screen before the retried one is shown."""
-        if not self._written:
+        """A retried stream: remove the partial answer shown so far, as far as possible."""
+        self._stop_spinner()
+        if self.rich:
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                stream.clear()
+                if stream.committed:
+                    self.status(RETRY_NOTICE)
+        elif self.out_tty and self._open:
+            self._out(self._sanitizer.flush())
+            if not self._line_start:
+                self._out("\n")
+            self.status(RETRY_NOTICE)
+        self._sanitizer = StreamSanitizer()
+        self._open = False
+
+    def write_markdown(self, text: str) -> None:
+        """A whole answer at once (history, several choices): rendered in rich mode."""
+        self._stop_spinner()
+        if self.rich:
+            stream = self._markdown_stream(live=False)
+            stream.feed(text)
+            stream.finish()
             return
-        if not self.out_tty:
-            return
-        cols, rows = _size(self.out)
-        lines = self._written.split("\n")
-        height = sum(max(1, -(-_cells(line) // cols)) for line in lines) - 1
-        if height < rows - 1:
-            up = f"\x1b[{height}A" if height else ""
-            self.out.write(f"\r{up}\x1b[J")
-        else:
-            # Taller than the screen: what scrolled away cannot be erased; mark it.
-            self.out.write("\n")
-            self.status("[the partial answer above was cut off; the retried answer follows]")
-        self.out.flush()
-        self._written = ""
+        self.write_answer(text)
+        self.end_answer()
 
     def write_json(self, data: Any) -> None:
         import json
 
-        self.out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        self.out.flush()
+        self._stop_spinner()
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        if self.out_tty or self.sanitize_pipe:
+            # json leaves DEL, C1 controls and bidi overrides raw; \\u escapes mean the same.
+            text = UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+        self._out(text + "\n")
 
     def write_line(self, text: str = "") -> None:
-        self.out.write(self.clean(text) + "\n")
-        self.out.flush()
+        self._stop_spinner()
+        self._out(self.clean(text) + "\n")
 
     # -- status (stderr)
 
     def _styled(self, text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
 
-    def status(self, text: str) -> None:
-        self.err.write(self._styled(sanitize(text), "2") + "\n")
+    def _err_line(self, text: str) -> None:
+        self._stop_spinner()
+        if self._stream is not None:
+            with self._stream.paused():
+                self.err.write(text + "\n")
+                self.err.flush()
+            return
+        if self.out_tty and self._open and not self._line_start:
+            self._out("\n")  # do not glue a status line to the answer's last line
+        self.out.flush()
+        self.err.write(text + "\n")
         self.err.flush()
+
+    def status(self, text: str) -> None:
+        self._err_line(self._styled(sanitize(text), "2"))
 
     def warn(self, text: str) -> None:
-        self.err.write(self._styled(sanitize(text), "33") + "\n")
-        self.err.flush()
+        self._err_line(self._styled(sanitize(text), "33"))
 
     def error(self, exc: BaseException | str) -> None:
-        if isinstance(exc, TalklineError):
-            text = str(exc)
-        else:
-            text = str(exc)
-        first, _, rest = sanitize(text).partition("\n")
-        self.err.write(self._styled(f"Error: {first}", "31") + "\n")
-        if rest:
-            self.err.write(rest + "\n")
-        self.err.flush()
+        first, _, rest = sanitize(str(exc)).partition("\n")
+        self._err_line(self._styled(f"Error: {first}", "31") + ("\n" + rest if rest else ""))
+
+    @contextmanager
+    def spinner(self, text: str = "waiting for the answer") -> Iterator[None]:
+        """A spinner on stderr while waiting for the first token (stderr a TTY, not plain).
+
+        It stops at the first write of any kind, or when the block ends.
+        """
+        if not self.err_tty or self.plain or self._spinner is not None:
+            yield
+            return
+        self._spinner = _Spinner(self.err, sanitize(text), color=self.color)
+        self._spinner.start()
+        try:
+            yield
+        finally:
+            self._stop_spinner()
 
     def table(self, rows: list[dict[str, Any]], columns: list[str]) -> None:
         """A plain aligned table (no rich needed for a few columns)."""
-        cells = [[sanitize(str(r.get(c, "") if r.get(c) is not None else "")) for c in columns]
-                 for r in rows]
-        widths = [max([len(c)] + [_cells(row[i]) for row in cells])
-                  for i, c in enumerate(columns)]
+        from rich.cells import cell_len
+
+        self._stop_spinner()
+        cells = [
+            [sanitize(str(r.get(c, "") if r.get(c) is not None else "")) for c in columns]
+            for r in rows
+        ]
+        widths = [
+            max([cell_len(c)] + [cell_len(row[i]) for row in cells])
+            for i, c in enumerate(columns)
+        ]
         header = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
-        self.out.write(header.rstrip() + "\n")
+        lines = [header.rstrip()]
         for row in cells:
-            line = "  ".join(v + " " * (w - _cells(v)) for v, w in zip(row, widths, strict=True))
-            self.out.write(line.rstrip() + "\n")
-        self.out.flush()
+            pads = zip(row, widths, strict=True)
+            lines.append("  ".join(v + " " * (w - cell_len(v)) for v, w in pads).rstrip())
+        self._out("\n".join(lines) + "\n")
+
+    # -- internals
+
+    def _out(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self._line_start = text.endswith("\n")
+
+    def _markdown_stream(self, *, live: bool | None = None) -> MarkdownStream:
+        from .render import MarkdownStream
+
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                file=self.out, force_terminal=True, highlight=False, markup=False, emoji=False
+            )
+        return MarkdownStream(self._console, code_theme=self.code_theme, live=live)
+
+    def _stop_spinner(self) -> None:
+        spinner, self._spinner = self._spinner, None
+        if spinner is not None:
+            spinner.stop()
+
+
+class _Spinner:
+    """A one-line spinner drawn on stderr by a thread; `stop` erases it."""
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(
+        self, stream: IO[str], text: str, *, color: bool, delay: float = 0.15,
+        interval: float = 0.08,
+    ) -> None:
+        import threading
+
+        self.stream = stream
+        self.text = text
+        self.color = color
+        self.delay = delay
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._shown = False
+
+    def start(self) -> None:
+        import threading
+
+        self._thread = threading.Thread(target=self._run, name="talkline-spinner", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._stopped.wait(self.delay):
+            return
+        width = _size(self.stream)[0]
+        text = self.text[: max(0, width - 3)]
+        i = 0
+        while True:
+            frame = f"{self.FRAMES[i % len(self.FRAMES)]} {text}"
+            if self.color:
+                frame = f"\x1b[2m{frame}\x1b[0m"
+            try:
+                self.stream.write("\r" + frame)
+                self.stream.flush()
+            except (OSError, ValueError):
+                return
+            self._shown = True
+            i += 1
+            if self._stopped.wait(self.interval):
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+        thread: threading.Thread | None = self._thread
+        if thread is not None:
+            thread.join()
+        if self._shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
 
 
 def _isatty(stream: IO[str]) -> bool:
