@@ -191,7 +191,11 @@ _SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "rpm": (int, float),
     "tpm": (int, float),
     "key_name": str,
+    "daily_budget": (int, float),
+    "monthly_budget": (int, float),
+    "context_strategy": str,
 }
+CONTEXT_STRATEGIES = ("truncate", "summarize", "error")
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,11 @@ class Settings:
     tpm: float | None = None
     log: bool = True
     local_models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    catalog_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    daily_budget: float | None = None
+    monthly_budget: float | None = None
+    budget: float | None = None  # --budget: this command's limit, replacing the others
+    context_strategy: str = "truncate"
     paths: Paths = field(default_factory=Paths.resolve)
     config_file_used: Path | None = None
     using_default_local: bool = False
@@ -240,6 +249,9 @@ class Settings:
             "tpm": self.tpm,
             "log": self.log,
             "local_models": {k: dict(v) for k, v in self.local_models.items()},
+            "daily_budget": self.daily_budget,
+            "monthly_budget": self.monthly_budget,
+            "context_strategy": self.context_strategy,
             "config_file": str(self.paths.config_file),
             "data_dir": str(self.paths.data_dir),
             "database": str(self.paths.database),
@@ -264,6 +276,8 @@ class Settings:
         rpm: float | None = None,
         tpm: float | None = None,
         log: bool | None = None,
+        budget: float | None = None,
+        context_strategy: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Flags (these arguments) > environment > config.toml > defaults."""
@@ -277,12 +291,15 @@ class Settings:
                 raise ConfigError(
                     f"Unknown setting {name!r} in {paths.config_file}",
                     hint=f"Known settings: {', '.join(sorted(_SETTING_TYPES))}, "
-                    "and the tables [params], [models.NAME].",
+                    "and the tables [params], [models.NAME], [catalog.MODEL].",
                 )
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ConfigError(
                     f"Setting {name!r} in {paths.config_file} has the wrong type: {value!r}"
                 )
+        catalog_table = file_values.get("catalog") or {}
+        if not isinstance(catalog_table, dict):
+            raise ConfigError(f"[catalog] in {paths.config_file} must be a table")
         local_models = dict(file_values.get("models") or {})
         for name, spec in local_models.items():
             if not isinstance(spec, dict):
@@ -336,6 +353,11 @@ class Settings:
             tpm=tpm if tpm is not None else conf.get("tpm"),
             log=log if log is not None else bool(conf.get("log", True)),
             local_models=local_models,
+            catalog_overrides=catalog_table,
+            daily_budget=conf.get("daily_budget"),
+            monthly_budget=conf.get("monthly_budget"),
+            budget=budget,
+            context_strategy=context_strategy or str(conf.get("context_strategy", "truncate")),
             paths=paths,
             config_file_used=paths.config_file if file_values else None,
             using_default_local=using_local,
@@ -343,7 +365,29 @@ class Settings:
         settings.check()
         return settings
 
+    def catalog(self) -> Any:
+        """The model catalog with this user's `[catalog.MODEL]` overrides; local GGUF
+        models registered under `[models.NAME]` are free."""
+        from .catalog import Catalog
+
+        overrides: dict[str, Any] = {
+            name: {"context_window": int(spec.get("n_ctx", 8192)), "input": 0.0,
+                   "output": 0.0}
+            for name, spec in self.local_models.items() if name != LOCAL_MODEL
+        }
+        overrides.update({k: dict(v) for k, v in self.catalog_overrides.items()})
+        return Catalog.load(overrides or None, where=str(self.paths.config_file))
+
     def check(self) -> None:
+        if self.context_strategy not in CONTEXT_STRATEGIES:
+            raise ConfigError(
+                f"context strategy must be one of {', '.join(CONTEXT_STRATEGIES)}, "
+                f"got {self.context_strategy!r}"
+            )
+        for name in ("daily_budget", "monthly_budget", "budget"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be positive, got {value}")
         if self.retries < 0 or self.retries > 100:
             raise ConfigError(f"retries must be between 0 and 100, got {self.retries}")
         if self.idle_timeout <= 0:

@@ -13,17 +13,23 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, StreamInterrupted, TalklineError
+from .errors import ConfigError, ContextLengthExceededError, StreamInterrupted, TalklineError
 from .types import ChatDelta, ChatParams, ChatResponse, Message, params_from_mapping
 
 if TYPE_CHECKING:
     from .client import ChatStream, Client
+    from .context import Summary
+    from .preflight import Preflight, Prepared
     from .store import Conversation as StoredConversation
     from .store import ConversationStore, StoredMessage
 
 __all__ = ["ChatSession", "Turn"]
 
 CONTINUE_PROMPT = "Continue exactly where your previous reply stopped, without repeating it."
+SUMMARY_INSTRUCTIONS = (
+    "Summarise this earlier part of a conversation in a few short paragraphs. Keep facts, "
+    "names, numbers, decisions, and open questions; leave out pleasantries."
+)
 
 
 @dataclass
@@ -38,15 +44,20 @@ class Turn:
     status: str = "pending"
     text: str = ""
     prefix: str = ""  # a continued reply: the partial text it continues
+    prepared: Prepared | None = None
+    notices: list[str] = field(default_factory=list)
+    cost: Any = None  # talkline.usage.Cost of a completed reply, when priced
 
     def __iter__(self) -> Iterator[ChatDelta]:
         try:
-            for delta in self.stream:
-                if delta.restart and delta.index == 0:
-                    self.text = ""
-                elif delta.index == 0 and delta.content:
-                    self.text += delta.content
-                yield delta
+            try:
+                yield from self._deltas()
+            except ContextLengthExceededError as exc:
+                # The server still found the prompt too long: trim with its numbers, once.
+                if self.text or self.prepared is None:
+                    raise
+                self.stream, self.prepared = self.session._after_refusal(self, exc)
+                yield from self._deltas()
         except StreamInterrupted as exc:
             self.status = "interrupted"
             self.session._finish_reply(self, error=str(exc), partial=exc.partial or self.text)
@@ -62,6 +73,14 @@ class Turn:
         self.response = self.stream.response
         self.status = "complete"
         self.session._finish_reply(self)
+
+    def _deltas(self) -> Iterator[ChatDelta]:
+        for delta in self.stream:
+            if delta.restart and delta.index == 0:
+                self.text = ""
+            elif delta.index == 0 and delta.content:
+                self.text += delta.content
+            yield delta
 
     def until_done(self) -> ChatResponse:
         for _ in self:
@@ -82,10 +101,17 @@ class ChatSession:
         system: str | None = None,
         model: str | None = None,
         params: ChatParams | None = None,
+        preflight: Preflight | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.record = record
+        if preflight is None:
+            from .preflight import Preflight
+
+            preflight = Preflight(client.settings, store=store)
+        self.preflight = preflight
+        self.last_turn: Turn | None = None
         self.system = system if system is not None else (record.system if record else None)
         self.model = model or (record.model if record and record.model else None) or (
             client.settings.model
@@ -107,14 +133,15 @@ class ChatSession:
 
     def history(self) -> list[Message]:
         """What is sent: the active branch, without replies that did not complete."""
+        return [m for m, _ in self._history_with_ids()]
+
+    def _history_with_ids(self) -> list[tuple[Message, int | None]]:
         if self.store is None:
-            return list(self._memory)
-        out: list[Message] = []
-        for m in self.stored_messages():
-            if m.role == "assistant" and m.status != "complete":
-                continue
-            out.append(m.to_message())
-        return out
+            return [(m, None) for m in self._memory]
+        return [
+            (m.to_message(), m.id) for m in self.stored_messages()
+            if not (m.role == "assistant" and m.status != "complete")
+        ]
 
     def request_messages(self, extra: list[Message] | None = None) -> list[Message]:
         messages: list[Message] = []
@@ -234,17 +261,86 @@ class ChatSession:
                 requested_model=self.model, params=merged.to_dict(),
             )
             reply_id = pending.id
-        kwargs = _known(merged.to_body())
+        try:
+            prepared = self._prepare(messages, merged)
+        except TalklineError as exc:  # too long, or over budget: nothing is sent
+            if self.store is not None and reply_id is not None:
+                self.store.update_message(reply_id, status="error", error=str(exc))
+            raise
+        turn = Turn(self, self._open(prepared, stream, resume), reply_id)
+        turn.prepared = prepared
+        turn.notices = list(prepared.notices)
+        self.last_turn = turn
+        return turn
+
+    def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | _Completion:
+        kwargs = _known(prepared.params.to_body())
         kwargs.pop("model", None)
-        deltas: ChatStream | _Completion
         if stream:
-            deltas = self.client.stream(messages, model=self.model, resume=resume, **kwargs)
-        else:
-            deltas = _Completion(self.client, messages, self.model, kwargs)
-        return Turn(self, deltas, reply_id)
+            return self.client.stream(prepared.messages, model=self.model, resume=resume,
+                                      **kwargs)
+        return _Completion(self.client, prepared.messages, self.model, kwargs)
+
+    def _prepare(self, messages: list[Message], params: ChatParams) -> Prepared:
+        """Fit the window (summarising when so set) and check the budget."""
+        summary = self._stored_summary()
+        prepared = self.preflight.prepare(messages, self.model, params, summary=summary)
+        fit = prepared.fit
+        if fit is not None and fit.to_summarize and self.preflight.settings.context_strategy == (
+            "summarize"
+        ):
+            summary = self._summarize(fit.to_summarize, fit.summary_covers)
+            prepared = self.preflight.prepare(messages, self.model, params, summary=summary)
+        return prepared
+
+    def _stored_summary(self) -> Summary | None:
+        if self.store is None or self.record is None:
+            return None
+        stored = self.store.latest_summary(self.record.id)
+        if stored is None:
+            return None
+        from .context import Summary
+
+        ids = [i for _, i in self._history_with_ids()]
+        covers = sum(1 for i in ids if i is not None and i <= stored.covers_up_to_message_id)
+        return Summary(stored.content, covers) if covers else None
+
+    def _summarize(self, messages: list[Message], covers: int) -> Summary:
+        """Ask the model for a summary of the turns that no longer fit, and keep it."""
+        from .context import Summary
+
+        transcript = "\n\n".join(f"{m.role}: {m.text}" for m in messages)
+        reply = self.client.complete(
+            [Message("system", SUMMARY_INSTRUCTIONS), Message("user", transcript)],
+            model=self.model,
+        )
+        text = reply.content.strip()
+        ids = [i for _, i in self._history_with_ids()]
+        if self.store is not None and self.record is not None and 0 < covers <= len(ids):
+            last_id = ids[covers - 1]
+            if last_id is not None:
+                tokens = reply.usage.completion_tokens if reply.usage else None
+                self.store.add_summary(self.record.id, last_id, text, model=reply.model,
+                                       tokens=tokens)
+        return Summary(text, covers)
+
+    def _after_refusal(self, turn: Turn, error: ContextLengthExceededError
+                       ) -> tuple[ChatStream | _Completion, Prepared]:
+        assert turn.prepared is not None
+        prepared = self.preflight.refit_after_refusal(turn.prepared, error, self.model)
+        turn.notices.extend(prepared.notices)
+        streamed = not isinstance(turn.stream, _Completion)
+        return self._open(prepared, streamed, True), prepared
 
     def _finish_reply(self, turn: Turn, *, error: str | None = None, partial: str = "") -> None:
         resp = turn.response
+        fit = turn.prepared.fit if turn.prepared is not None else None
+        if resp is not None:
+            self.preflight.observe(self.model, fit, resp.usage)
+            turn.cost = self.preflight.cost(
+                resp.model or self.model, resp.usage, completion_text=resp.content,
+                prompt_estimate=fit.prompt_tokens if fit is not None else None,
+            )
         if self.store is None or turn.reply_id is None:
             if resp is not None:
                 self._memory.append(resp.message)
@@ -253,6 +349,8 @@ class ChatSession:
         if resp is not None:
             fields.update(_response_fields(resp))
             fields["content"] = turn.prefix + fields["content"]
+            if turn.cost is not None:
+                fields["cost"], fields["cost_estimated"] = turn.cost.amount, turn.cost.estimated
         else:
             fields["content"] = turn.prefix + partial
             fields["error"] = error
@@ -306,18 +404,4 @@ def _response_fields(resp: ChatResponse) -> dict[str, Any]:
             cached_tokens=u.cached_tokens,
             reasoning_tokens=u.reasoning_tokens,
         )
-    cost = _cost(resp)
-    if cost is not None:
-        fields["cost"], fields["cost_estimated"] = cost
     return fields
-
-
-def _cost(resp: ChatResponse) -> tuple[float, bool] | None:
-    try:
-        from .usage import cost_of
-    except ImportError:  # pragma: no cover - the cost module is optional at this layer
-        return None
-    if resp.usage is None:
-        return None
-    cost = cost_of(resp.model or resp.requested_model or "", resp.usage)
-    return (cost.amount, cost.estimated) if cost is not None else None

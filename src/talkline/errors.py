@@ -315,7 +315,9 @@ def error_from_response(
         else:
             cls = RateLimitError
     elif status in (400, 422) or 400 <= status < 500:
-        if code == "context_length_exceeded" or "maximum context length" in message:
+        if (code == "context_length_exceeded" or type_ == "exceed_context_size_error"
+                or "maximum context length" in message
+                or "exceeds the available context size" in message):
             cls = ContextLengthExceededError
             hint = "Shorten the conversation or lower max_tokens."
         else:
@@ -339,7 +341,8 @@ def error_from_event(error: dict[str, Any], *, request_id: str | None = None) ->
         status = 429
     elif is_quota_error(code, type_, str(error.get("message", ""))):
         status = 429
-    elif code == "context_length_exceeded" or type_ == "invalid_request_error":
+    elif code == "context_length_exceeded" or type_ in ("invalid_request_error",
+                                                         "exceed_context_size_error"):
         status = 400
     headers = {"x-request-id": request_id} if request_id else None
     return error_from_response(status, json.dumps({"error": error}), headers=headers)

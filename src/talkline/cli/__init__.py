@@ -20,6 +20,8 @@ _COMMANDS = {
     "keys": ("talkline.cli.keys", "keys"),
     "config": ("talkline.cli.config_cmd", "config"),
     "models": ("talkline.cli.models", "models"),
+    "tokens": ("talkline.cli.tokens_cmd", "tokens"),
+    "usage": ("talkline.cli.usage_cmd", "usage"),
 }
 
 

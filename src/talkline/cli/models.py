@@ -9,7 +9,10 @@ import click
 @click.option("--base-url", help="Server base URL.")
 @click.option("--key", "api_key", help="API key.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def models(base_url: str | None, api_key: str | None, as_json: bool) -> None:
+@click.option("--catalog", "show_catalog", is_flag=True,
+              help="Show the model catalog: context windows, max output, prices.")
+def models(base_url: str | None, api_key: str | None, as_json: bool,
+           show_catalog: bool) -> None:
     """List the server's models (and `local`, the embedded model, when installed)."""
     from ..client import Client
     from ..config import Settings
@@ -17,6 +20,11 @@ def models(base_url: str | None, api_key: str | None, as_json: bool) -> None:
 
     settings = Settings.resolve(base_url=base_url, api_key=api_key)
     term = Terminal()
+    if show_catalog:
+        from .catalog_cmd import print_catalog
+
+        print_catalog(as_json, catalog=settings.catalog(), terminal=term)
+        return
     with Client(settings=settings) as client:
         names = client.models()
     if as_json:

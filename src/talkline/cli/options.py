@@ -34,6 +34,13 @@ _REQUEST_OPTIONS: list[Callable[[F], F]] = [
                  help="Seconds a stream may stay silent before it counts as stalled (30)."),
     click.option("--fallback", "fallbacks", multiple=True,
                  help="Model to try when the model fails for good (repeatable)."),
+    click.option("--budget", type=float, metavar="USD",
+                 help="Refuse to spend more than this on this command (checked before "
+                      "sending, against the worst case)."),
+    click.option("--context", "context_strategy",
+                 type=click.Choice(["truncate", "summarize", "error"]),
+                 help="When the conversation outgrows the window: drop the oldest turns "
+                      "(default), summarise them, or refuse."),
 ]
 
 
@@ -43,19 +50,11 @@ def request_options(func: F) -> F:
     return func
 
 
-_O_SERIES = ("o1", "o3", "o4", "gpt-5")
-
-
-def uses_max_completion_tokens(model: str) -> bool:
-    """o-series and gpt-5 refuse `max_tokens`; they take `max_completion_tokens`."""
-    name = model.split("/")[-1]
-    return name.startswith(_O_SERIES)
-
-
 def build_settings(opts: dict[str, Any]) -> Any:
     """Settings from the shared options (flags win over environment and config)."""
     from ..config import Settings
     from ..errors import ConfigError
+    from ..preflight import uses_max_completion_tokens
     from ..types import params_from_mapping
 
     params: dict[str, Any] = {
@@ -86,6 +85,8 @@ def build_settings(opts: dict[str, Any]) -> Any:
         retries=opts.get("retries"),
         idle_timeout=opts.get("idle_timeout"),
         fallbacks=opts.get("fallbacks") or None,
+        budget=opts.get("budget"),
+        context_strategy=opts.get("context_strategy"),
     )
     max_tokens = opts.get("max_tokens")
     if max_tokens is not None:

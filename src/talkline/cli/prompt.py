@@ -132,6 +132,8 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
             raise
         assert turn.response is not None
         response = turn.response
+        for notice in turn.notices:
+            term.status(notice)
         if as_json:
             term.write_json(response.to_dict())
         elif buffered:
@@ -156,15 +158,26 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
         elif choice.finish_reason == "content_filter":
             term.warn("Warning: the answer was stopped by the provider's content filter.")
     if show_usage:
-        u = response.usage
-        if u is None:
-            term.status("usage: the server did not report token usage")
-        else:
-            extra = f", {u.cached_tokens} cached" if u.cached_tokens else ""
-            extra += f", {u.reasoning_tokens} reasoning" if u.reasoning_tokens else ""
-            term.status(f"usage: {u.prompt_tokens} prompt + {u.completion_tokens} completion = "
-                        f"{u.total_tokens} tokens{extra} ({response.model})")
+        term.status(usage_line(response, turn.cost))
     return 0
+
+
+def usage_line(response: Any, cost: Any) -> str:
+    """`usage: 12 prompt + 30 completion = 42 tokens, $0.0001 (gpt-4o-mini)`."""
+    from ..usage import format_usd
+
+    u = response.usage
+    if u is None:
+        text = "usage: the server did not report token usage"
+    else:
+        extra = f", {u.cached_tokens} cached" if u.cached_tokens else ""
+        extra += f", {u.reasoning_tokens} reasoning" if u.reasoning_tokens else ""
+        text = (f"usage: {u.prompt_tokens} prompt + {u.completion_tokens} completion = "
+                f"{u.total_tokens} tokens{extra}")
+    if cost is not None:
+        text += f", {'~' if cost.estimated else ''}{format_usd(cost.amount)}"
+        text += " (estimate)" if cost.estimated else ""
+    return f"{text} ({response.model})"
 
 
 def _print_choices(term: Any, response: Any) -> None:

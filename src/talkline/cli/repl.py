@@ -141,8 +141,16 @@ class Repl:
             self.term.status(f"Chatting with {self.session.model}. /help for commands, "
                              "quit or Ctrl-D to leave.")
 
+    def prompt_text(self) -> str:
+        """`4.1k/128k> `: how much of the model's window the last request used."""
+        turn = self.session.last_turn
+        fit = turn.prepared.fit if turn is not None and turn.prepared is not None else None
+        if fit is None or not fit.context_window:
+            return "> "
+        return f"{_k(fit.prompt_tokens)}/{_k(fit.context_window)}> "
+
     def read_message(self) -> Any:
-        text = self.reader.read()
+        text = self.reader.read(self.prompt_text())
         if not isinstance(text, str) or text.strip() != '"""':
             return text
         lines: list[str] = []
@@ -158,6 +166,8 @@ class Repl:
         term = self.term
         try:
             turn = start()
+            for notice in turn.notices:
+                term.status(notice)
             for delta in turn:
                 if delta.restart:
                     term.erase_answer()
@@ -316,6 +326,10 @@ class Repl:
         with open(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
             fh.write(text)
         self.term.status(f"Wrote {arg}")
+
+
+def _k(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
 class _Plain:
