@@ -5,12 +5,15 @@ TalklineError                      base of everything below; carries `hint` (wha
 ├── ConfigError                    bad settings, config file, key file or flag values
 │   └── ParamError                 a request parameter out of range (also a ValueError)
 ├── BudgetExceededError            a request would exceed a spending limit; nothing was sent
+├── StoreError                     the conversation database failed (talkline.store)
+├── ConversationNotFound           no conversation has that id or prefix (talkline.store)
 ├── StreamInterrupted              a stream ended before it finished; `.partial` holds the text
 ├── APIConnectionError             the server could not be reached or the connection broke
 │   └── APITimeoutError            connect, read, or idle-between-chunks timeout
 └── APIError                       the server answered with an error
     ├── BadRequestError            400, 422
     │   └── ContextLengthExceededError   the prompt does not fit the model's window
+    │       └── PromptTooLongError          found before sending (talkline.context)
     ├── AuthenticationError        401
     ├── PermissionDeniedError      403
     ├── NotFoundError              404 (an unknown model included)

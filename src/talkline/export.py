@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -40,8 +39,8 @@ def to_json(conv: Conversation, messages: Sequence[StoredMessage]) -> dict[str, 
     """Everything we know, for `history import` and for other tools."""
     return {
         "talkline_export": 1,
-        "conversation": dataclasses.asdict(conv),
-        "messages": [dataclasses.asdict(m) for m in messages],
+        "conversation": conv.to_dict(),
+        "messages": [m.to_dict() for m in messages],
     }
 
 
