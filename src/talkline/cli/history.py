@@ -90,9 +90,8 @@ def history_show(cid: str, as_json: bool) -> None:
 
 
 def _show_markdown(term: Any, text: str) -> None:
-    show = getattr(term, "write_markdown", None)
-    if show is not None and term.out_tty:
-        show(text)
+    if term.rich:
+        term.write_markdown(text)
     else:
         term.write_answer(text)
         term.end_answer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -42,13 +43,15 @@ def join_prompt(prompt: str | None, stdin: str) -> str:
 @click.option("-u", "--usage", "show_usage", is_flag=True, help="Show tokens after the answer.")
 @click.option("--sanitize", is_flag=True,
               help="Clean control characters from piped output too.")
+@click.option("--plain", is_flag=True,
+              help="No markdown rendering or colour, even on a terminal (also NO_COLOR).")
 @click.option("-c", "--continue", "continue_", is_flag=True,
               help="Continue the most recent conversation.")
 @click.option("--cid", help="Continue the conversation with this id (a unique prefix will do).")
 @click.option("--no-log", is_flag=True, help="Do not store this exchange.")
 def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
-           show_usage: bool, sanitize: bool, continue_: bool, cid: str | None, no_log: bool,
-           **opts: Any) -> int:
+           show_usage: bool, sanitize: bool, plain: bool, continue_: bool, cid: str | None,
+           no_log: bool, **opts: Any) -> int:
     """Send PROMPT (joined with piped stdin) and print the answer.
 
     Every exchange is stored (see `talkline history`) unless --no-log or `log = false`.
@@ -60,7 +63,8 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
     from .terminal import Terminal
 
     text = join_prompt(prompt, read_stdin())
-    term = Terminal(sanitize_pipe=sanitize, force_stream=force_stream)
+    term = Terminal(sanitize_pipe=sanitize, force_stream=force_stream,
+                    plain=True if plain else None)
     if not text.strip():
         if prompt is None and sys.stdin is not None and _isatty(sys.stdin):
             raise click.UsageError(
@@ -114,21 +118,23 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
                             resume=not (force_stream and not term.out_tty))
         buffered = as_json or n > 1 or not term.incremental or not streamed
         try:
-            for delta in turn:
-                if buffered:
-                    continue
-                if delta.restart:
-                    term.erase_answer()
-                elif delta.index == 0 and delta.content:
-                    term.write_answer(delta.content)
+            with term.spinner("waiting for the answer") if streamed and not buffered else (
+                contextlib.nullcontext()
+            ):
+                for delta in turn:
+                    if buffered:
+                        continue
+                    if delta.restart:
+                        term.erase_answer()
+                    elif delta.index == 0 and delta.content:
+                        term.write_answer(delta.content)
         except StreamInterrupted:
             if not buffered:
                 term.end_answer()
             raise
         except KeyboardInterrupt:
             if not buffered:
-                term.end_answer()
-                term.warn("[interrupted]")
+                term.interrupt_answer()
             raise
         assert turn.response is not None
         response = turn.response
@@ -181,6 +187,12 @@ def usage_line(response: Any, cost: Any) -> str:
 
 
 def _print_choices(term: Any, response: Any) -> None:
+    if term.rich:
+        text = response.content if len(response.choices) == 1 else "\n\n".join(
+            f"## Choice {c.index + 1}\n\n{c.message.text}" for c in response.choices
+        )
+        term.write_markdown(text)
+        return
     if len(response.choices) == 1:
         term.write_answer(response.content)
         term.end_answer()

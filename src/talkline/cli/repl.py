@@ -168,22 +168,18 @@ class Repl:
             turn = start()
             for notice in turn.notices:
                 term.status(notice)
-            for delta in turn:
-                if delta.restart:
-                    term.erase_answer()
-                elif delta.index == 0 and delta.content:
-                    term.write_answer(delta.content)
+            with term.spinner():
+                for delta in turn:
+                    if delta.restart:
+                        term.erase_answer()
+                    elif delta.index == 0 and delta.content:
+                        term.write_answer(delta.content)
             term.end_answer()
             self.last_reply = turn.text
             if turn.response is not None and turn.response.finish_reason == "length":
                 term.warn("The reply was cut off by the token limit; /continue asks for more.")
         except KeyboardInterrupt:
-            interrupt = getattr(term, "interrupt_answer", None)
-            if interrupt is not None:
-                interrupt()
-            else:
-                term.end_answer()
-                term.warn("[interrupted]")
+            term.interrupt_answer()
         except StreamInterrupted as exc:
             term.end_answer()
             term.error(exc)

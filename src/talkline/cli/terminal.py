@@ -118,6 +118,7 @@ class Terminal:
 
     def interrupt_answer(self) -> None:
         """Ctrl-C: keep the partial answer as shown so far and mark it interrupted."""
+        self._stop_spinner()
         if self.incremental:
             self.end_answer()
         self.warn(INTERRUPTED)
@@ -156,7 +157,7 @@ class Terminal:
         self._stop_spinner()
         text = json.dumps(data, indent=2, ensure_ascii=False)
         if self.out_tty or self.sanitize_pipe:
-            # json leaves DEL, C1 controls and bidi overrides raw; \\u escapes mean the same.
+            # json leaves DEL, C1 controls and bidi overrides raw; \uXXXX means the same.
             text = UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
         self._out(text + "\n")
 
@@ -170,7 +171,10 @@ class Terminal:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
 
     def _err_line(self, text: str) -> None:
-        self._stop_spinner()
+        if self._spinner is not None:
+            self.out.flush()
+            self._spinner.above(text)
+            return
         if self._stream is not None:
             with self._stream.paused():
                 self.err.write(text + "\n")
@@ -196,7 +200,8 @@ class Terminal:
     def spinner(self, text: str = "waiting for the answer") -> Iterator[None]:
         """A spinner on stderr while waiting for the first token (stderr a TTY, not plain).
 
-        It stops at the first write of any kind, or when the block ends.
+        It stops at the first write to stdout, or when the block ends; status lines and
+        warnings meanwhile are printed above it.
         """
         if not self.err_tty or self.plain or self._spinner is not None:
             yield
@@ -218,8 +223,7 @@ class Terminal:
             for r in rows
         ]
         widths = [
-            max([cell_len(c)] + [cell_len(row[i]) for row in cells])
-            for i, c in enumerate(columns)
+            max([cell_len(c)] + [cell_len(row[i]) for row in cells]) for i, c in enumerate(columns)
         ]
         header = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
         lines = [header.rstrip()]
@@ -254,12 +258,18 @@ class Terminal:
 
 
 class _Spinner:
-    """A one-line spinner drawn on stderr by a thread; `stop` erases it."""
+    """A one-line spinner drawn on stderr by a thread; `stop` erases it, `above` prints a
+    line above it (a retry notice while waiting) and lets it spin on."""
 
     FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
     def __init__(
-        self, stream: IO[str], text: str, *, color: bool, delay: float = 0.15,
+        self,
+        stream: IO[str],
+        text: str,
+        *,
+        color: bool,
+        delay: float = 0.15,
         interval: float = 0.08,
     ) -> None:
         import threading
@@ -270,6 +280,7 @@ class _Spinner:
         self.delay = delay
         self.interval = interval
         self._stopped = threading.Event()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._shown = False
 
@@ -282,31 +293,44 @@ class _Spinner:
     def _run(self) -> None:
         if self._stopped.wait(self.delay):
             return
-        width = _size(self.stream)[0]
-        text = self.text[: max(0, width - 3)]
+        text = self.text[: max(0, _size(self.stream)[0] - 3)]  # one line, never wrapped
         i = 0
         while True:
             frame = f"{self.FRAMES[i % len(self.FRAMES)]} {text}"
             if self.color:
                 frame = f"\x1b[2m{frame}\x1b[0m"
-            try:
-                self.stream.write("\r" + frame)
-                self.stream.flush()
-            except (OSError, ValueError):
-                return
-            self._shown = True
+            with self._lock:
+                if self._stopped.is_set():
+                    return
+                try:
+                    self.stream.write("\r" + frame)
+                    self.stream.flush()
+                except (OSError, ValueError):
+                    return
+                self._shown = True
             i += 1
             if self._stopped.wait(self.interval):
                 return
 
-    def stop(self) -> None:
-        self._stopped.set()
-        thread: threading.Thread | None = self._thread
-        if thread is not None:
-            thread.join()
+    def _clear(self) -> None:
         if self._shown:
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
+            self._shown = False
+
+    def above(self, line: str) -> None:
+        with self._lock:
+            self._clear()
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped.set()
+            self._clear()
+        thread: threading.Thread | None = self._thread
+        if thread is not None:
+            thread.join()
 
 
 def _isatty(stream: IO[str]) -> bool:
