@@ -26,6 +26,7 @@ _hide_trio = "trio" not in sys.modules
 if _hide_trio:
     sys.modules["trio"] = None  # type: ignore[assignment]
 try:
+    import httpcore._synchronization  # noqa: E402,F401  (where httpcore looks for trio)
     import httpx  # noqa: E402
 finally:
     if _hide_trio and sys.modules.get("trio", 0) is None:

@@ -53,6 +53,17 @@ def _start_of_month(now: float) -> float:
     return d.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
+def _surely_fits(messages: Sequence[Message], window: int, max_output: int | None) -> bool:
+    """A token is at least one byte: when the bytes (plus the per-message overhead) and the
+    whole output fit, the exact count cannot say otherwise. Saves loading the tokenizer
+    (~0.4 s) for the common short prompt."""
+    if max_output is None:
+        return False
+    upper = 3 + sum(8 + len(m.text.encode("utf-8")) + len(m.name or "") for m in messages)
+    upper += sum(len(tc.arguments) + len(tc.name) + 8 for m in messages for tc in m.tool_calls)
+    return upper + max_output <= window
+
+
 class Preflight:
     """One per command run: it also counts what this command spent (for `--budget`)."""
 
@@ -87,6 +98,10 @@ class Preflight:
         prepared = Prepared(list(messages), params)
         user_max = params.max_completion_tokens or params.max_tokens
         limits = self.window(model)
+        if limits is not None and summary is None and _surely_fits(
+            prepared.messages, limits[0], user_max or limits[1]
+        ):
+            limits = None  # no need to load a tokenizer: even the upper bound fits
         if limits is not None:
             window, model_max = limits
             fit = fit_to_context(
@@ -144,6 +159,8 @@ class Preflight:
     # -- money
 
     def _check_budget(self, prepared: Prepared, model: str) -> None:
+        if not (self.budget.daily or self.budget.monthly or self.budget.per_command):
+            return  # no limit set: nothing to count (the tokenizer costs ~0.4 s to load)
         params = prepared.params
         n = params.n or 1
         max_out = params.max_completion_tokens or params.max_tokens

@@ -144,10 +144,15 @@ class Repl:
     def prompt_text(self) -> str:
         """`4.1k/128k> `: how much of the model's window the last request used."""
         turn = self.session.last_turn
-        fit = turn.prepared.fit if turn is not None and turn.prepared is not None else None
-        if fit is None or not fit.context_window:
+        if turn is None:
             return "> "
-        return f"{_k(fit.prompt_tokens)}/{_k(fit.context_window)}> "
+        fit = turn.prepared.fit if turn.prepared is not None else None
+        limits = self.session.preflight.window(self.session.model)
+        usage = turn.response.usage if turn.response is not None else None
+        used = usage.total_tokens if usage is not None else (fit.prompt_tokens if fit else None)
+        if used is None or limits is None:
+            return "> "
+        return f"{_k(used)}/{_k(limits[0])}> "
 
     def read_message(self) -> Any:
         text = self.reader.read(self.prompt_text())
