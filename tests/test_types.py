@@ -23,6 +23,7 @@ from talkline.types import ChatParams, ChatResponse, Message, as_messages, param
         ({"reasoning_effort": "extreme"}, "reasoning_effort must be one of"),
         ({"top_logprobs": 3}, "top_logprobs needs logprobs=true"),
         ({"seed": "7"}, "seed must be a whole number"),
+        ({"response_format": "json"}, "response_format must be an object"),
     ],
 )
 def test_params_are_validated_with_clear_messages(kwargs, message):

@@ -225,6 +225,11 @@ class ChatParams:
             if any(not isinstance(s, str) or not s for s in stops):
                 raise ParamError("stop sequences must be non-empty strings")
         if self.response_format is not None:
+            if not isinstance(self.response_format, Mapping):
+                raise ParamError(
+                    'response_format must be an object such as {"type": "json_object"}, '
+                    f"got {self.response_format!r}"
+                )
             kind = self.response_format.get("type")
             if kind not in _RESPONSE_FORMATS:
                 raise ParamError(

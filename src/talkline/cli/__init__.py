@@ -16,6 +16,7 @@ __all__ = ["cli", "main"]
 _COMMANDS = {
     "prompt": ("talkline.cli.prompt", "prompt"),
     "chat": ("talkline.cli.chat", "chat"),
+    "batch": ("talkline.cli.batch", "batch"),
     "history": ("talkline.cli.history", "history"),
     "keys": ("talkline.cli.keys", "keys"),
     "config": ("talkline.cli.config_cmd", "config"),
