@@ -75,7 +75,8 @@ def _parse_toml(text: str) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
-    return tomllib.loads(text)
+    data: dict[str, Any] = tomllib.loads(text)
+    return data
 
 
 def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | None

@@ -159,7 +159,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"Cannot read {path}: {exc.strerror}") from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
+        return data
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
