@@ -210,7 +210,9 @@ def test_a_missing_model_is_reported(tmp_path: Path) -> None:
 def test_check_body() -> None:
     good = {"model": MODEL, "messages": [{"role": "user", "content": "x"}]}
     assert check_body(good) is None
-    assert "wrong type" in (check_body({**good, "response_format": "json"}) or "")
+    assert "response_format must be an object" in (
+        check_body({**good, "response_format": "json"}) or ""
+    )
     assert check_body({**good, "n": 0}) == "n must be between 1 and 128, got 0"
     assert check_body({**good, "vendor_field": 1}) is None  # extra fields ride along
     tool_call = {"role": "assistant", "content": None, "tool_calls": [{"id": "1"}]}
