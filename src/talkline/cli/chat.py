@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from .options import build_settings, request_options
+from .options import (
+    announce,
+    build_settings,
+    open_conversation,
+    progress_callbacks,
+    request_options,
+)
 
 EXIT_WORDS = {"quit", "exit", "/quit", "/exit", ":q"}
 HELP = """\
@@ -52,28 +58,9 @@ def chat(continue_: bool, cid: str | None, no_log: bool, **opts: Any) -> None:
 
     settings = build_settings(opts)
     term = Terminal()
-    warning = settings.insecure_key_warning()
-    if warning:
-        term.warn(warning)
-    if settings.using_default_local:
-        from .prompt import LOCAL_NOTICE
-
-        term.status(LOCAL_NOTICE)
-    store = None
-    record = None
-    if (continue_ or cid) and (no_log or not settings.log):
-        raise click.UsageError("--continue and --cid need the conversation store; drop --no-log.")
-    if not no_log and settings.log:
-        from ..store import ConversationStore
-
-        store = ConversationStore.open(settings.paths)
-        if cid:
-            record = store.get_conversation(cid)
-        elif continue_:
-            record = store.latest_conversation()
-            if record is None:
-                raise click.UsageError("There is no conversation to resume yet.")
-    client = Client(settings=settings)
+    announce(settings, term)
+    store, record = open_conversation(settings, continue_=continue_, cid=cid, no_log=no_log)
+    client = Client(settings=settings, **progress_callbacks(term))
     try:
         session = ChatSession(
             client, store, record=record,

@@ -98,3 +98,61 @@ def build_settings(opts: dict[str, Any]) -> Any:
         except ConfigError as exc:
             raise click.UsageError(exc.message) from None
     return settings
+
+
+LOCAL_NOTICE = (
+    "No API key configured: answering with the embedded SmolLM2-135M model. "
+    "Set OPENAI_API_KEY or run `talkline keys set openai` to use OpenAI."
+)
+
+
+def announce(settings: Any, term: Any) -> None:
+    """What the user must know before anything is sent: a key in clear text, or the
+    embedded model answering because no key is configured."""
+    warning = settings.insecure_key_warning()
+    if warning:
+        term.warn(warning)
+    if settings.using_default_local:
+        term.status(LOCAL_NOTICE)
+
+
+def open_conversation(settings: Any, *, continue_: bool, cid: str | None,
+                      no_log: bool) -> tuple[Any, Any]:
+    """The store (None with --no-log or `log = false`) and the conversation to go on with."""
+    if (continue_ or cid) and (no_log or not settings.log):
+        raise click.UsageError("--continue and --cid need the conversation store; drop --no-log.")
+    if no_log or not settings.log:
+        return None, None
+    from ..store import ConversationStore
+
+    store = ConversationStore.open(settings.paths)
+    record = None
+    try:
+        if cid:
+            record = store.get_conversation(cid)
+        elif continue_:
+            record = store.latest_conversation()
+            if record is None:
+                raise click.UsageError("There is no conversation to continue yet.")
+    except BaseException:
+        store.close()
+        raise
+    return store, record
+
+
+def progress_callbacks(term: Any) -> dict[str, Any]:
+    """`on_retry` and `on_fallback` for a Client: what happens goes to stderr."""
+
+    def short(error: BaseException) -> str:
+        return str(error).split("\n", 1)[0].rstrip(".")[:160]
+
+    def on_retry(event: Any) -> None:
+        term.status(event.reason if "retried" in event.reason else
+                    f"{short(event.error)}; retrying in {event.delay:.1f}s "
+                    f"(attempt {event.attempt + 1} of {event.max_attempts})")
+
+    def on_fallback(event: Any) -> None:
+        term.warn(f"{event.from_model} failed ({short(event.error)}); "
+                  f"falling back to {event.to_model}")
+
+    return {"on_retry": on_retry, "on_fallback": on_fallback}

@@ -8,11 +8,12 @@ from typing import Any
 
 import click
 
-from .options import build_settings, request_options
-
-LOCAL_NOTICE = (
-    "No API key configured: answering with the embedded SmolLM2-135M model. "
-    "Set OPENAI_API_KEY or run `talkline keys set openai` to use OpenAI."
+from .options import (
+    announce,
+    build_settings,
+    open_conversation,
+    progress_callbacks,
+    request_options,
 )
 
 
@@ -56,10 +57,9 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
 
     Every exchange is stored (see `talkline history`) unless --no-log or `log = false`.
     """
-    from ..client import Client, FallbackEvent
+    from ..client import Client
     from ..conversation import ChatSession
     from ..errors import StreamInterrupted
-    from ..retry import RetryEvent
     from .terminal import Terminal
 
     text = join_prompt(prompt, read_stdin())
@@ -74,38 +74,11 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
         raise click.UsageError("The prompt is empty. Give a PROMPT argument or pipe text in.")
 
     settings = build_settings(opts)
-    warning = settings.insecure_key_warning()
-    if warning:
-        term.warn(warning)
-    if settings.using_default_local:
-        term.status(LOCAL_NOTICE)
-
-    store = None
-    record = None
-    if (continue_ or cid) and (no_log or not settings.log):
-        raise click.UsageError("--continue and --cid need the conversation store; drop --no-log.")
-    if not no_log and settings.log:
-        from ..store import ConversationStore
-
-        store = ConversationStore.open(settings.paths)
-        if cid:
-            record = store.get_conversation(cid)
-        elif continue_:
-            record = store.latest_conversation()
-            if record is None:
-                raise click.UsageError("There is no conversation to continue yet.")
-
-    def on_retry(event: RetryEvent) -> None:
-        term.status(f"{event.reason}" if "retried" in event.reason else
-                    f"{_short(event.error)}; retrying in {event.delay:.1f}s "
-                    f"(attempt {event.attempt + 1} of {event.max_attempts})")
-
-    def on_fallback(event: FallbackEvent) -> None:
-        term.warn(f"{event.from_model} failed ({_short(event.error)}); "
-                  f"falling back to {event.to_model}")
+    announce(settings, term)
+    store, record = open_conversation(settings, continue_=continue_, cid=cid, no_log=no_log)
 
     n = settings.params.n or 1
-    client = Client(settings=settings, on_retry=on_retry, on_fallback=on_fallback)
+    client = Client(settings=settings, **progress_callbacks(term))
     try:
         session = ChatSession(
             client, store, record=record, system=opts.get("system"), model=opts.get("model"),
@@ -204,10 +177,6 @@ def _print_choices(term: Any, response: Any) -> None:
         term.end_answer()
         term.write_line()
 
-
-def _short(error: BaseException) -> str:
-    text = str(error).split("\n", 1)[0].rstrip(".")
-    return text[:160]
 
 
 def _isatty(stream: Any) -> bool:
