@@ -180,3 +180,35 @@ def test_piped_stdin_works_without_a_terminal(server, talkline_home, word):
             env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url})
     assert r.code == 0, r.err
     assert "Echo: hello pipe" in r.out
+
+
+def test_retry_continue_history_export_usage_and_tab_completion(server, talkline_home, tmp_path):
+    from talkline.testing import Reply
+
+    server.script(Reply("first answer"), Reply("second answer, a new branch"),
+                  Reply("cut off", finish_reason="length"), Reply(" and the rest."))
+    child = spawn(server, talkline_home)
+    ask(child, "question one", "first answer")
+    ask(child, "/retry", "second answer, a new branch")
+    assert [m["content"] for m in server.chat_requests[-1].body["messages"]] == ["question one"]
+    ask(child, "question two", "/continue asks for more")
+    ask(child, "/continue", "and the rest.")
+    sent = server.chat_requests[-1].body["messages"]
+    assert sent[-2] == {"role": "assistant", "content": "cut off"}
+    assert "Continue exactly where" in sent[-1]["content"]
+    ask(child, "/history", "question two")
+    ask(child, "/usage", "turns:")
+    out = tmp_path / "chat.md"
+    ask(child, f"/export {out}", "Wrote")
+    child.expect_exact(READY)
+    child.send("/pa\t")  # tab completes the slash command
+    child.sendline("")
+    child.expect_exact("model:")
+    child.expect_exact(READY)
+    child.sendline("quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    text = out.read_text()
+    assert "second answer, a new branch" in text and "cut off and the rest." in text
+    assert "first answer" not in text  # the retried branch is not on the active path

@@ -11,7 +11,6 @@ Costs are computed at batch prices.
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from ..types import Usage
 from ._api import TERMINAL_STATUSES, BatchAPI
 from ._input import InputOptions
 from ._log import ConversationLog
+from ._output import atomic_file
 from ._reader import iter_requests
 from ._records import line_cost
 
@@ -182,36 +182,24 @@ def _write(output: Path, index: dict[str, _Where], handles: list[IO[bytes]],
         raw = fh.read(where.length)
         return raw if raw.endswith(b"\n") else raw + b"\n"
 
-    fd, tmp = tempfile.mkstemp(prefix=output.name + ".", suffix=".tmp",
-                               dir=output.parent if str(output.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if input_path is not None:
-                for request in iter_requests(input_path, input_options):
-                    where = index.pop(request.custom_id, None)
-                    if where is None:
-                        summary.missing_count += 1
-                        if len(summary.missing) < 20:
-                            summary.missing.append(request.custom_id)
-                        continue
-                    raw = read(where)
-                    out.write(raw)
-                    summary.lines += 1
-                    if log is not None and _log_line(log, request.body, raw,
-                                                     costs.get(request.custom_id)):
-                        summary.logged += 1
-            for cid in sorted(index, key=natural_key):
-                out.write(read(index[cid]))
+    with atomic_file(output) as out:
+        if input_path is not None:
+            for request in iter_requests(input_path, input_options):
+                where = index.pop(request.custom_id, None)
+                if where is None:
+                    summary.missing_count += 1
+                    if len(summary.missing) < 20:
+                        summary.missing.append(request.custom_id)
+                    continue
+                raw = read(where)
+                out.write(raw)
                 summary.lines += 1
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, output)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+                if log is not None and _log_line(log, request.body, raw,
+                                                 costs.get(request.custom_id)):
+                    summary.logged += 1
+        for cid in sorted(index, key=natural_key):
+            out.write(read(index[cid]))
+            summary.lines += 1
 
 
 def _log_line(log: ConversationLog, body: dict[str, Any], raw: bytes,

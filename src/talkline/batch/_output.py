@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -125,16 +126,15 @@ def scan_results(path: Path, *, repair: bool = False) -> ResumeState:
     return ResumeState(frozenset(done), frozenset(failed), torn, corrupt)
 
 
-def _drop_failed(path: Path, failed: frozenset[str]) -> None:
-    """Rewrite the file without the lines written with an error (atomically)."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """Write `path` through a temporary file beside it, fsynced and renamed into place on
+    success; on any failure the temporary file is removed and `path` is untouched."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp",
+                               dir=path.parent if str(path.parent) else ".")
     try:
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            for raw in src:
-                cid, is_failed = _custom_id(raw)
-                if cid in failed and is_failed:
-                    continue
-                out.write(raw)
+        with os.fdopen(fd, "wb") as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -144,6 +144,16 @@ def _drop_failed(path: Path, failed: frozenset[str]) -> None:
         except OSError:
             pass
         raise
+
+
+def _drop_failed(path: Path, failed: frozenset[str]) -> None:
+    """Rewrite the file without the lines written with an error (atomically)."""
+    with atomic_file(path) as out, open(path, "rb") as src:
+        for raw in src:
+            cid, is_failed = _custom_id(raw)
+            if cid in failed and is_failed:
+                continue
+            out.write(raw)
 
 
 class _Lock:
