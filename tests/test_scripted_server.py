@@ -267,6 +267,20 @@ def test_stream_chunk_size(server: ScriptedServer, client: httpx.Client) -> None
     assert pieces == ["abc", "def", "ghi", "j"]
 
 
+def test_stream_chunk_delay_spaces_the_content_chunks(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    server.script(Reply("abcdefghij", chunk_size=3, chunk_delay=0.15))
+    arrivals: list[float] = []
+    with client.stream("POST", "/chat/completions", json=body(stream=True)) as r:
+        for line in r.iter_lines():
+            if '"content": "' in line or '"content":"' in line:
+                arrivals.append(time.monotonic())
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert len(arrivals) == 5  # the role chunk's "" and four pieces
+    assert min(gaps) >= 0.1  # each content piece waited its turn
+
+
 def test_stream_n_choices_interleaved(server: ScriptedServer, client: httpx.Client) -> None:
     server.script(Reply("one two three"))
     chunks = chunks_of(stream(client, n=2, stream_options={"include_usage": True})[1])

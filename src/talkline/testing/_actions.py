@@ -30,6 +30,8 @@ class Reply:
     into every streamed chunk). ``chunk_size``: characters per streamed content chunk
     (default: word-ish pieces). ``comments``: ``: keep-alive`` comments between events.
     ``multiline_data``: each event's JSON split over two ``data:`` lines.
+    ``chunk_delay``: seconds to wait before each streamed content chunk (a slow model,
+    e.g. to type while a reply streams).
     """
 
     content: str | None = "Hello!"
@@ -43,6 +45,7 @@ class Reply:
     chunk_size: int | None = None
     comments: bool = False
     multiline_data: bool = False
+    chunk_delay: float = 0.0
 
 
 @dataclass(frozen=True)

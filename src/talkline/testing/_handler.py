@@ -335,7 +335,13 @@ class Handler(BaseHTTPRequestHandler):
     def _stream(self, reply: Reply, body: Mapping[str, Any]) -> None:
         plan = stream_plan(reply, body, self.owner.model)
         self._start_stream(reply.headers)
-        for chunk in plan.head + plan.body + plan.tail:
+        for chunk in plan.head:
+            self._event(chunk, reply)
+        for chunk in plan.body:
+            if not self.owner.sleep(reply.chunk_delay):
+                raise _ClientGone
+            self._event(chunk, reply)
+        for chunk in plan.tail:
             self._event(chunk, reply)
         self._event("[DONE]", reply)
         self._end_stream()
