@@ -165,6 +165,24 @@ class Terminal:
         self._stop_spinner()
         self._out(self.clean(text) + "\n")
 
+    def write_heading(self, text: str) -> None:
+        """A heading line above a block of answer text (/history's role lines)."""
+        self._stop_spinner()
+        text = self.clean(text)
+        self._out((f"\x1b[1m{text}\x1b[0m" if self.rich else text) + "\n")
+
+    def write_control(self, sequence: str) -> bool:
+        """A control sequence that talkline composed itself (never server text, so not
+        sanitised), e.g. OSC 52 for /copy. False when no stream is a terminal."""
+        self._stop_spinner()
+        for stream, tty in ((self.out, self.out_tty), (self.err, self.err_tty)):
+            if tty:
+                stream.flush()
+                stream.write(sequence)
+                stream.flush()
+                return True
+        return False
+
     # -- status (stderr)
 
     def _styled(self, text: str, code: str) -> str:
