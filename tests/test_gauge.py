@@ -67,3 +67,10 @@ def test_after_a_reply_the_servers_count_after_undo_or_a_failure_the_history(
         assert window_gauge(session) is None  # a window the catalog does not know
     finally:
         store.close()
+
+
+def test_the_readme_shows_the_gauge_as_the_repl_draws_it() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert f"`{format_tokens(4100)}/{format_tokens(128_000)}>`" in readme

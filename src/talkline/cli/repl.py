@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,8 @@ from typing import Any
 
 from ..errors import StreamInterrupted, TalklineError
 from .chat import COMMANDS, EXIT_WORDS, HELP, env_editor
+from .gauge import window_gauge
+from .typeahead import TypeAhead
 
 _CTRL_C = object()  # what the input reader returns for Ctrl-C at an empty prompt
 
@@ -59,11 +60,13 @@ class LineReader:
         return PromptSession(history=history, key_bindings=kb, completer=completer,
                              complete_while_typing=False, enable_history_search=True)
 
-    def read(self, prompt: str = "> ", continuation: bool = False) -> Any:
-        """A line of text, `_CTRL_C`, or None at end of input (Ctrl-D)."""
+    def read(self, prompt: str = "> ", continuation: bool = False, default: str = "") -> Any:
+        """A line of text, `_CTRL_C`, or None at end of input (Ctrl-D). `default`: text
+        the line starts with (what was typed ahead during a reply)."""
         if self._session is not None:
             try:
-                return self._session.prompt("... " if continuation else prompt)
+                return self._session.prompt("... " if continuation else prompt,
+                                            default=default)
             except EOFError:
                 return None
         line = sys.stdin.readline()
@@ -79,6 +82,8 @@ class Repl:
         if history:
             settings.paths.ensure_private_dir(settings.paths.data_dir)
         self.reader = LineReader(history)
+        self.typeahead = TypeAhead(enabled=self.reader.tty)
+        self.gauge: str | None = None  # see `gauge.window_gauge`; refreshed when it changes
         self.last_reply = ""
         self._handlers: dict[str, Callable[[str], None]] = {
             "/help": lambda _: self.term.write_line(HELP),
@@ -137,25 +142,20 @@ class Repl:
                 text = " ".join((m.content or "").split())
                 more = "..." if len(text) > 100 else ""
                 self.term.status(f"  {m.role}: {text[:100]}{more}")
+            self.refresh_gauge()
         elif self.reader.tty:
             self.term.status(f"Chatting with {self.session.model}. /help for commands, "
                              "quit or Ctrl-D to leave.")
 
     def prompt_text(self) -> str:
-        """`4.1k/128k> `: how much of the model's window the last request used."""
-        turn = self.session.last_turn
-        if turn is None:
-            return "> "
-        fit = turn.prepared.fit if turn.prepared is not None else None
-        limits = self.session.preflight.window(self.session.model)
-        usage = turn.response.usage if turn.response is not None else None
-        used = usage.total_tokens if usage is not None else (fit.prompt_tokens if fit else None)
-        if used is None or limits is None:
-            return "> "
-        return f"{_k(used)}/{_k(limits[0])}> "
+        """`4.1k/128k> `: how much of the model's window the conversation takes."""
+        return f"{self.gauge}> " if self.gauge else "> "
+
+    def refresh_gauge(self, turn: Any = None) -> None:
+        self.gauge = window_gauge(self.session, turn)
 
     def read_message(self) -> Any:
-        text = self.reader.read(self.prompt_text())
+        text = self.reader.read(self.prompt_text(), default=self.typeahead.take())
         if not isinstance(text, str) or text.strip() != '"""':
             return text
         lines: list[str] = []
@@ -168,7 +168,17 @@ class Repl:
             lines.append(line)
 
     def run_turn(self, start: Callable[[], Any]) -> None:
+        """One reply, streamed. Keys typed meanwhile wait for the next prompt."""
+        turn = None
+        try:
+            with self.typeahead.capture():
+                turn = self._stream_turn(start)
+        finally:
+            self.refresh_gauge(turn)
+
+    def _stream_turn(self, start: Callable[[], Any]) -> Any:
         term = self.term
+        turn = None
         try:
             turn = start()
             for notice in turn.notices:
@@ -194,6 +204,7 @@ class Repl:
             term.error(exc)
             if exc.exit_code == 1:
                 term.status("/retry to try again.")
+        return turn
 
     # -- commands
 
@@ -213,6 +224,7 @@ class Repl:
     def cmd_system(self, arg: str) -> None:
         if arg:
             self.session.set_system(arg)
+            self.refresh_gauge()
             self.term.status("System prompt set.")
         else:
             self.term.write_line(self.session.system or "(no system prompt)")
@@ -220,6 +232,7 @@ class Repl:
     def cmd_model(self, arg: str) -> None:
         if arg:
             self.session.set_model(arg)
+            self.refresh_gauge()
             self.term.status(f"Model: {arg}")
         else:
             self.term.write_line(self.session.model)
@@ -245,6 +258,7 @@ class Repl:
         s = self.session
         self.session = ChatSession(s.client, s.store, system=s.system, model=s.model,
                                    params=s.params)
+        self.refresh_gauge()
         self.term.status("New conversation.")
 
     def cmd_history(self, _: str) -> None:
@@ -253,12 +267,16 @@ class Repl:
         ]
         if not messages:
             self.term.status("No turns yet.")
-        for m in messages:
+        for i, m in enumerate(messages):
             status = "" if getattr(m, "status", "complete") == "complete" else f" [{m.status}]"
-            self.term.write_line(f"{m.role}{status}: {m.content}")
+            if i:
+                self.term.write_line()
+            self.term.write_heading(f"{m.role}{status}:")
+            self.term.write_markdown(m.content or "")
 
     def cmd_undo(self, _: str) -> None:
         n = self.session.undo()
+        self.refresh_gauge()
         self.term.status(f"Dropped the last exchange ({n} messages) from what is sent."
                          if n else "Nothing to undo.")
 
@@ -296,16 +314,13 @@ class Repl:
                              f"{conv.completion_tokens} completion tokens{cost}")
 
     def cmd_copy(self, _: str) -> None:
+        from .clipboard import copy_text
+
         if not self.last_reply:
             self.term.status("No reply to copy yet.")
             return
-        for tool in (["pbcopy"], ["wl-copy"], ["xclip", "-selection", "clipboard"],
-                     ["xsel", "--clipboard", "--input"]):
-            if shutil.which(tool[0]):
-                subprocess.run(tool, input=self.last_reply, text=True, check=False)
-                self.term.status("Copied the last reply.")
-                return
-        self.term.warn("No clipboard tool found (pbcopy, wl-copy, xclip or xsel).")
+        copied, message = copy_text(self.last_reply, self.term.write_control)
+        (self.term.status if copied else self.term.warn)(message)
 
     def cmd_export(self, arg: str) -> None:
         import json
@@ -327,10 +342,6 @@ class Repl:
         with open(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
             fh.write(text)
         self.term.status(f"Wrote {arg}")
-
-
-def _k(n: int) -> str:
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
 class _Plain:

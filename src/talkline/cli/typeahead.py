@@ -49,8 +49,9 @@ def edit_keys(typed: str) -> str:
 class TypeAhead:
     """Captures keys typed during a reply; `take()` returns them once, as text."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, *, enabled: bool = True) -> None:
         self.stream = stream or sys.stdin
+        self.enabled = enabled  # off when nothing would show the text (no line editor)
         self._pending = ""
 
     def take(self) -> str:
@@ -64,7 +65,7 @@ class TypeAhead:
             active = os.isatty(fd)
         except (AttributeError, ValueError, OSError):
             active = False
-        if not active or sys.platform == "win32":
+        if not (active and self.enabled) or sys.platform == "win32":
             yield
             return
         import termios
