@@ -400,6 +400,13 @@ class Settings:
                 hint="For example: --base-url http://localhost:11434/v1",
             )
 
+    def require_key(self) -> None:
+        """Refuse now, before anything is sent, a remote model on OpenAI without a key."""
+        if not self.is_local_model():
+            from .keycheck import require_key
+
+            require_key(self.base_url, self.api_key)
+
     def insecure_key_warning(self) -> str | None:
         """A warning when the key would travel in clear text to another machine."""
         if not self.api_key or self.is_local_model():

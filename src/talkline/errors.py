@@ -3,7 +3,8 @@
 ```
 TalklineError                      base of everything below; carries `hint` (what to do next)
 ├── ConfigError                    bad settings, config file, key file or flag values
-│   └── ParamError                 a request parameter out of range (also a ValueError)
+│   ├── ParamError                 a request parameter out of range (also a ValueError)
+│   └── MissingKeyError            OpenAI's API with no key configured; nothing was sent
 ├── BudgetExceededError            a request would exceed a spending limit; nothing was sent
 ├── StoreError                     the conversation database failed (talkline.store)
 ├── ConversationNotFound           no conversation has that id or prefix (talkline.store)
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContextLengthExceededError",
+    "MissingKeyError",
     "NotFoundError",
     "ParamError",
     "PermissionDeniedError",
@@ -85,6 +87,10 @@ class ConfigError(TalklineError):
 
 class ParamError(ConfigError, ValueError):
     """A request parameter is out of its accepted range."""
+
+
+class MissingKeyError(ConfigError):
+    """A request to OpenAI's API with no key: refused before anything is sent."""
 
 
 class BudgetExceededError(TalklineError):

@@ -26,6 +26,7 @@ from ..errors import (
     error_from_event,
     error_from_response,
 )
+from ..keycheck import needs_key, require_key
 from ..sse import SSEDecoder
 from ..types import ChatDelta, ChatResponse
 from .base import ChatRequest
@@ -167,8 +168,16 @@ class _Wire:
         headers.update(default_headers or {})
         self._headers = headers
         self._secrets = (api_key,) if api_key else ()
+        self._no_key = needs_key(self.base_url, api_key)
+
+    def _check_key(self) -> None:
+        """OpenAI with no key: refused before any byte is sent (the backend may exist
+        unused, e.g. a batch of local-model lines)."""
+        if self._no_key:
+            require_key(self.base_url, None)
 
     def _prepare(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        self._check_key()
         body = request.to_body(stream=stream)
         headers = dict(request.headers)
         headers["Content-Type"] = "application/json"
@@ -285,6 +294,7 @@ class RemoteBackend(_Wire):
             decoder.finish()
 
     def models(self) -> list[str]:
+        self._check_key()
         url = f"{self.base_url}/models"
         try:
             response = self._http.get(url, timeout=self.timeouts.for_stream(False))
@@ -369,6 +379,7 @@ class AsyncRemoteBackend(_Wire):
             decoder.finish()
 
     async def models(self) -> list[str]:
+        self._check_key()
         url = f"{self.base_url}/models"
         try:
             response = await self._http.get(url, timeout=self.timeouts.for_stream(False))

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import (
     AuthenticationError,
+    MissingKeyError,
     QuotaExceededError,
     RateLimitError,
     StreamInterrupted,
@@ -41,9 +42,9 @@ from ._spending import Spending
 __all__ = ["BatchRunner", "run_batch"]
 
 ProgressCallback = Callable[[BatchProgress], None]
-# Errors no line can escape (a wrong key, an exhausted quota): the run ends on the first
-# one and raises it, instead of writing it next to every remaining line.
-_RUN_ENDING = (AuthenticationError, QuotaExceededError)
+# Errors no line can escape (a wrong or missing key, an exhausted quota): the run ends on
+# the first one and raises it, instead of writing it next to every remaining line.
+_RUN_ENDING = (AuthenticationError, MissingKeyError, QuotaExceededError)
 _PARAMS = frozenset(ChatParams.field_names()) - {"model"}
 
 

@@ -21,7 +21,7 @@ from ._batch_view import (
     show_batches,
     stop_with_notice,
 )
-from .options import build_settings, request_options
+from .options import announce, build_settings, request_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -153,12 +153,7 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
     budget = opts.get("budget")
     if budget is not None and budget <= 0:
         raise click.UsageError("--budget must be more than 0.")
-    warning = settings.insecure_key_warning()
-    if warning:
-        term.warn(warning)
-    if settings.using_default_local:
-        term.status("No API key configured: answering with the embedded local model. "
-                    "Set OPENAI_API_KEY or run `talkline keys set openai` to use OpenAI.")
+    announce(settings, term)
     options = _input_options(input_path, settings, as_text, column, id_column)
     report = _scan(input_path, options, skip_invalid, term)
     if report.without_max_tokens and (tpm or settings.tpm or budget is not None):

@@ -107,8 +107,9 @@ LOCAL_NOTICE = (
 
 
 def announce(settings: Any, term: Any) -> None:
-    """What the user must know before anything is sent: a key in clear text, or the
-    embedded model answering because no key is configured."""
+    """What the user must know before anything is sent: no key for OpenAI (refused), a
+    key in clear text, or the embedded model answering because no key is configured."""
+    settings.require_key()
     warning = settings.insecure_key_warning()
     if warning:
         term.warn(warning)
