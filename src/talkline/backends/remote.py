@@ -201,6 +201,7 @@ class _Wire:
             base_url=self.base_url,
             content_type=response.headers.get("content-type", ""),
             secrets=self._secrets,
+            request=f"{response.request.method} {response.request.url}",
         )
 
     def _parse_body(self, response: httpx.Response, body: bytes) -> ChatResponse:

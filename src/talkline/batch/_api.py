@@ -93,7 +93,7 @@ class BatchAPI:
             raise error_from_response(
                 response.status_code, response.content, headers=dict(response.headers),
                 base_url=self.base_url, content_type=response.headers.get("content-type", ""),
-                secrets=self._secrets,
+                secrets=self._secrets, request=f"{method} {url}",
             )
         return response
 
@@ -156,7 +156,7 @@ class BatchAPI:
         raise error_from_response(
             response.status_code, response.content, headers=dict(response.headers),
             base_url=self.base_url, content_type=response.headers.get("content-type", ""),
-            secrets=self._secrets,
+            secrets=self._secrets, request=f"{response.request.method} {response.request.url}",
         )
 
     # -- batches ---------------------------------------------------------------------
