@@ -122,11 +122,16 @@ class StreamInterrupted(TalklineError):
 
 
 class APIConnectionError(TalklineError):
-    """The server could not be reached, or the connection broke."""
+    """The server could not be reached, or the connection broke. `connect` is true when
+    no connection was made at all (DNS, refused, unreachable, reset before any byte);
+    `reason` says why in a few words ("connection refused")."""
 
-    def __init__(self, message: str, *, url: str = "", hint: str | None = None) -> None:
+    def __init__(self, message: str, *, url: str = "", hint: str | None = None,
+                 connect: bool = False, reason: str = "") -> None:
         super().__init__(message, hint=hint)
         self.url = url
+        self.connect = connect
+        self.reason = reason
 
 
 class APITimeoutError(APIConnectionError):

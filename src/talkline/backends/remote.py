@@ -3,7 +3,7 @@
 The protocol work (building requests, mapping errors, decoding streams) is done by the pure
 helpers `_prepare`, `_raise_for_status`, `_parse_body` and `StreamDecoder`; `RemoteBackend`
 and `AsyncRemoteBackend` only move bytes with them. httpx exceptions are mapped to
-`talkline.errors` here and nowhere else.
+`talkline.errors` in `_transport_errors` and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from .. import __version__
 from .._httpx import httpx
 from ..accumulate import StreamAccumulator
 from ..errors import (
-    APIConnectionError,
     APIError,
-    APITimeoutError,
     ServerError,
     StreamInterrupted,
     error_from_event,
@@ -29,6 +27,7 @@ from ..errors import (
 from ..keycheck import needs_key, require_key
 from ..sse import SSEDecoder
 from ..types import ChatDelta, ChatResponse
+from ._transport_errors import map_transport_error as _map_transport_error
 from .base import ChatRequest
 
 __all__ = ["AsyncRemoteBackend", "RemoteBackend", "StreamDecoder", "Timeouts"]
@@ -125,27 +124,6 @@ class StreamDecoder:
             return
         if not self.acc.finished:
             raise self.interrupted()
-
-
-def _map_transport_error(exc: httpx.HTTPError, url: str) -> APIConnectionError:
-    if isinstance(exc, httpx.TimeoutException):
-        kind = {
-            httpx.ConnectTimeout: "connecting",
-            httpx.ReadTimeout: "waiting for data",
-            httpx.WriteTimeout: "sending the request",
-            httpx.PoolTimeout: "waiting for a free connection",
-        }.get(type(exc), "waiting")
-        return APITimeoutError(
-            f"Timed out {kind} ({url})",
-            url=url,
-            hint="The server is slow or unreachable; try again, or raise --idle-timeout.",
-        )
-    detail = str(exc) or type(exc).__name__
-    return APIConnectionError(
-        f"Could not talk to {url}: {detail}",
-        url=url,
-        hint="Check the base URL and your network connection.",
-    )
 
 
 class _Wire:
@@ -256,7 +234,7 @@ class RemoteBackend(_Wire):
             req = self._http.build_request(**args)
             response = self._http.send(req, stream=True)
         except httpx.HTTPError as exc:
-            raise _map_transport_error(exc, args["url"]) from None
+            raise _map_transport_error(exc, args["url"], before_response=True) from None
         try:
             if request.on_headers:
                 request.on_headers(response.status_code, response.headers)
@@ -300,7 +278,7 @@ class RemoteBackend(_Wire):
         try:
             response = self._http.get(url, timeout=self.timeouts.for_stream(False))
         except httpx.HTTPError as exc:
-            raise _map_transport_error(exc, url) from None
+            raise _map_transport_error(exc, url, before_response=True) from None
         self._raise_for_status(response, response.content)
         try:
             return self._model_ids(response.json())
@@ -340,7 +318,7 @@ class AsyncRemoteBackend(_Wire):
             req = self._http.build_request(**args)
             response = await self._http.send(req, stream=True)
         except httpx.HTTPError as exc:
-            raise _map_transport_error(exc, args["url"]) from None
+            raise _map_transport_error(exc, args["url"], before_response=True) from None
         try:
             if request.on_headers:
                 request.on_headers(response.status_code, response.headers)
@@ -385,7 +363,7 @@ class AsyncRemoteBackend(_Wire):
         try:
             response = await self._http.get(url, timeout=self.timeouts.for_stream(False))
         except httpx.HTTPError as exc:
-            raise _map_transport_error(exc, url) from None
+            raise _map_transport_error(exc, url, before_response=True) from None
         self._raise_for_status(response, response.content)
         try:
             return self._model_ids(response.json())
