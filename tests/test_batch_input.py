@@ -263,7 +263,8 @@ def test_cli_reports_invalid_lines_and_sends_nothing(tmp_path: Path, server) -> 
     r = batch_cli("run", str(path), "--skip-invalid", env=env)
     assert r.returncode == 0, r.stderr
     assert "Skipping 2 invalid line(s)." in r.stderr
-    results = [json.loads(x) for x in (tmp_path / "in.jsonl.results.jsonl").read_text().splitlines()]
+    out = tmp_path / "in.jsonl.results.jsonl"
+    results = [json.loads(x) for x in out.read_text().splitlines()]
     assert sorted(x["custom_id"] for x in results) == ["a", "b"]
     assert r.stdout == ""
 
