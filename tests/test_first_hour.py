@@ -297,3 +297,16 @@ def test_three_resets_in_a_row_stop_the_run_and_keep_the_answers(server: Scripte
     assert "connection reset" in str(error) or "Server disconnected" in str(error)
     assert [x["custom_id"] for x in written] == ["q0"]
     assert len(server.chat_requests) == 4
+
+
+# ---------------------------------------------------------------- config show
+
+
+def test_config_show_prints_none_for_what_is_unset() -> None:
+    r = run("config", "show")
+    assert r.code == 0, r.err
+    rows = dict(line.split(None, 1) for line in r.out.splitlines())
+    assert rows["system"] == "(none)" and rows["rpm"] == "(none)"
+    assert rows["fallbacks"] == "(none)" and rows["params"] == "(none)"
+    assert rows["log"] == "true" and rows["retries"] == "2"
+    assert "None" not in r.out and "[]" not in r.out and "{}" not in r.out
