@@ -258,12 +258,13 @@ def test_cli_reports_invalid_lines_and_sends_nothing(tmp_path: Path, server) -> 
     assert f"{path}: line 2: not valid JSON" in r.stderr
     assert f"{path}: line 3: duplicate custom_id 'a' (first on line 1)" in r.stderr
     assert server.chat_requests == []
-    assert not (tmp_path / "in.results.jsonl").exists()
+    assert not (tmp_path / "in.jsonl.results.jsonl").exists()
 
     r = batch_cli("run", str(path), "--skip-invalid", env=env)
     assert r.returncode == 0, r.stderr
     assert "Skipping 2 invalid line(s)." in r.stderr
-    results = [json.loads(x) for x in (tmp_path / "in.results.jsonl").read_text().splitlines()]
+    out = tmp_path / "in.jsonl.results.jsonl"
+    results = [json.loads(x) for x in out.read_text().splitlines()]
     assert sorted(x["custom_id"] for x in results) == ["a", "b"]
     assert r.stdout == ""
 
@@ -275,7 +276,7 @@ def test_cli_text_and_csv_inputs_with_flag_defaults(tmp_path: Path, server) -> N
     r = batch_cli("run", str(text), "--text", "-m", "gpt-4o", "-s", "Terse", "-t", "0.3",
                   "--max-tokens", "9", "--ordered", env=env)
     assert r.returncode == 0, r.stderr
-    out = [json.loads(x) for x in (tmp_path / "q.results.jsonl").read_text().splitlines()]
+    out = [json.loads(x) for x in (tmp_path / "q.txt.results.jsonl").read_text().splitlines()]
     assert [x["custom_id"] for x in out] == ["line-1", "line-2"]
     assert out[0]["response"]["body"]["choices"][0]["message"]["content"] == "Echo: one"
     bodies = sorted((req.body for req in server.chat_requests),

@@ -112,7 +112,7 @@ def test_2000_lines_at_the_rate_limit_each_answered_once(tmp_path: Path) -> None
         r = batch_cli(server, "run", str(path), "-m", MODEL, "--max-tokens", "20")
         stats = server.stats
     assert r.returncode == 0, r.stderr
-    records = assert_complete(tmp_path / "in.results.jsonl", 2000)
+    records = assert_complete(tmp_path / "in.jsonl.results.jsonl", 2000)
     assert all(x["error"] is None and x["response"]["status_code"] == 200 for x in records)
     first = next(x for x in records if x["custom_id"] == "q7")
     assert first["response"]["body"]["choices"][0]["message"]["content"] == "Echo: question 7"
@@ -268,7 +268,7 @@ def test_budget_from_the_command_line(tmp_path: Path, server: ScriptedServer) ->
                   "--budget", "0.00009")
     assert r.returncode == 1, r.stderr
     assert "Stopped before the next request could take spending over the budget" in r.stderr
-    assert 0 < len(ids(tmp_path / "in.results.jsonl")) < 40
+    assert 0 < len(ids(tmp_path / "in.jsonl.results.jsonl")) < 40
 
 
 # ---------------------------------------------------------------- the results file
@@ -354,7 +354,7 @@ def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen[str], timeout: fl
 def test_killed_halfway_then_rerun_completes_without_duplicates(tmp_path: Path,
                                                                 sig: signal.Signals) -> None:
     path = prompts(tmp_path / "in.jsonl", 2000)
-    out = tmp_path / "in.results.jsonl"
+    out = tmp_path / "in.jsonl.results.jsonl"
     args = ("run", str(path), "-m", MODEL, "--max-tokens", "20")
     with ScriptedServer(rpm=30_000, tpm=3_000_000) as server:
         proc = start_cli(server, *args)
@@ -387,7 +387,7 @@ def test_a_wrong_key_ends_the_run_instead_of_failing_every_line(tmp_path: Path) 
         sent = len(server.chat_requests)
     assert r.returncode == 1
     assert "Error: Invalid API key" in r.stderr and "keys set openai" in r.stderr
-    assert ids(tmp_path / "in.results.jsonl") == []  # nothing to resend by hand later
+    assert ids(tmp_path / "in.jsonl.results.jsonl") == []  # nothing to resend by hand later
     assert sent < 150
 
 

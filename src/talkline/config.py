@@ -343,12 +343,11 @@ class Settings:
             key_source=key_source,
             system=system if system is not None else conf.get("system"),
             params=chat_params,
-            retries=retries if retries is not None else int(conf.get("retries", 2)),
-            idle_timeout=float(
-                idle_timeout if idle_timeout is not None else conf.get("idle_timeout", 30.0)
-            ),
-            connect_timeout=float(conf.get("connect_timeout", 5.0)),
-            timeout=float(conf.get("timeout", 600.0)),
+            retries=retries if retries is not None else int(conf.get("retries", cls.retries)),
+            idle_timeout=float(idle_timeout if idle_timeout is not None
+                               else conf.get("idle_timeout", cls.idle_timeout)),
+            connect_timeout=float(conf.get("connect_timeout", cls.connect_timeout)),
+            timeout=float(conf.get("timeout", cls.timeout)),
             fallbacks=tuple(fallbacks if fallbacks else conf.get("fallbacks", ())),
             rpm=rpm if rpm is not None else conf.get("rpm"),
             tpm=tpm if tpm is not None else conf.get("tpm"),
@@ -358,7 +357,8 @@ class Settings:
             daily_budget=conf.get("daily_budget"),
             monthly_budget=conf.get("monthly_budget"),
             budget=budget,
-            context_strategy=context_strategy or str(conf.get("context_strategy", "truncate")),
+            context_strategy=context_strategy or str(conf.get("context_strategy",
+                                                               cls.context_strategy)),
             paths=paths,
             config_file_used=paths.config_file if file_values else None,
             using_default_local=using_local,
@@ -399,6 +399,13 @@ class Settings:
                 f"base URL must start with http:// or https://, got {self.base_url!r}",
                 hint="For example: --base-url http://localhost:11434/v1",
             )
+
+    def require_key(self) -> None:
+        """Refuse now, before anything is sent, a remote model on OpenAI without a key."""
+        if not self.is_local_model():
+            from .keycheck import require_key
+
+            require_key(self.base_url, self.api_key)
 
     def insecure_key_warning(self) -> str | None:
         """A warning when the key would travel in clear text to another machine."""

@@ -3,7 +3,8 @@
 ```
 TalklineError                      base of everything below; carries `hint` (what to do next)
 ├── ConfigError                    bad settings, config file, key file or flag values
-│   └── ParamError                 a request parameter out of range (also a ValueError)
+│   ├── ParamError                 a request parameter out of range (also a ValueError)
+│   └── MissingKeyError            OpenAI's API with no key configured; nothing was sent
 ├── BudgetExceededError            a request would exceed a spending limit; nothing was sent
 ├── StoreError                     the conversation database failed (talkline.store)
 ├── ConversationNotFound           no conversation has that id or prefix (talkline.store)
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContextLengthExceededError",
+    "MissingKeyError",
     "NotFoundError",
     "ParamError",
     "PermissionDeniedError",
@@ -87,6 +89,10 @@ class ParamError(ConfigError, ValueError):
     """A request parameter is out of its accepted range."""
 
 
+class MissingKeyError(ConfigError):
+    """A request to OpenAI's API with no key: refused before anything is sent."""
+
+
 class BudgetExceededError(TalklineError):
     """The request's worst-case cost is more than what is left of a budget."""
 
@@ -116,11 +122,16 @@ class StreamInterrupted(TalklineError):
 
 
 class APIConnectionError(TalklineError):
-    """The server could not be reached, or the connection broke."""
+    """The server could not be reached, or the connection broke. `connect` is true when
+    no connection was made at all (DNS, refused, unreachable, reset before any byte);
+    `reason` says why in a few words ("connection refused")."""
 
-    def __init__(self, message: str, *, url: str = "", hint: str | None = None) -> None:
+    def __init__(self, message: str, *, url: str = "", hint: str | None = None,
+                 connect: bool = False, reason: str = "") -> None:
         super().__init__(message, hint=hint)
         self.url = url
+        self.connect = connect
+        self.reason = reason
 
 
 class APITimeoutError(APIConnectionError):
@@ -236,6 +247,23 @@ def _redact(text: str) -> str:
     return re.sub(r"\b(sk-[A-Za-z0-9_\-]{0,3})[A-Za-z0-9_\-*]{4,}", r"\1***", text)
 
 
+def _with_v1(base_url: str) -> str | None:
+    """The base URL an OpenAI-compatible server most likely wants, when `base_url` does
+    not end in /v1 (`http://host:11434` -> `http://host:11434/v1`); else None."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        return None
+    path = parts.path.rstrip("/")
+    if not parts.netloc or path.endswith("/v1"):
+        return None
+    cut = path.find("/v1/")  # a whole endpoint pasted as the base URL
+    path = path[:cut + 3] if cut >= 0 else path + "/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
 def error_from_response(
     status: int,
     body: bytes | str,
@@ -244,8 +272,11 @@ def error_from_response(
     base_url: str = "",
     content_type: str = "",
     secrets: tuple[str, ...] = (),
+    request: str = "",
 ) -> APIError:
-    """Map an HTTP error answer (JSON, HTML or plain text) to the right class."""
+    """Map an HTTP error answer (JSON, HTML or plain text) to the right class.
+
+    `request` ("POST http://host/v1/chat/completions") names what got a 404."""
     import json
 
     headers = {k.lower(): v for k, v in (headers or {}).items()}
@@ -305,8 +336,12 @@ def error_from_response(
         hint = "Check that this key's organisation and project may use this model."
     elif status == 404:
         cls = NotFoundError
-        if code == "model_not_found" or "model" in message.lower():
+        suggestion = _with_v1(base_url)
+        if code == "model_not_found" or re.search(r"\bmodel\b", message, re.I):
             hint = "Run `talkline models` to see the models this server offers."
+        elif suggestion:
+            message = f"The server answered 404 Not Found for {request or base_url}."
+            hint = f"The base URL does not end in /v1: try --base-url {suggestion}"
     elif status == 408:
         cls = RequestTimeoutError
     elif status == 409:

@@ -3,7 +3,7 @@
 The protocol work (building requests, mapping errors, decoding streams) is done by the pure
 helpers `_prepare`, `_raise_for_status`, `_parse_body` and `StreamDecoder`; `RemoteBackend`
 and `AsyncRemoteBackend` only move bytes with them. httpx exceptions are mapped to
-`talkline.errors` here and nowhere else.
+`talkline.errors` in `_transport_errors` and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from .. import __version__
 from .._httpx import httpx
 from ..accumulate import StreamAccumulator
 from ..errors import (
-    APIConnectionError,
     APIError,
-    APITimeoutError,
     ServerError,
     StreamInterrupted,
     error_from_event,
     error_from_response,
 )
+from ..keycheck import needs_key, require_key
 from ..sse import SSEDecoder
 from ..types import ChatDelta, ChatResponse
+from ._transport_errors import map_transport_error as _map_transport_error
 from .base import ChatRequest
 
 __all__ = ["AsyncRemoteBackend", "RemoteBackend", "StreamDecoder", "Timeouts"]
@@ -126,27 +126,6 @@ class StreamDecoder:
             raise self.interrupted()
 
 
-def _map_transport_error(exc: httpx.HTTPError, url: str) -> APIConnectionError:
-    if isinstance(exc, httpx.TimeoutException):
-        kind = {
-            httpx.ConnectTimeout: "connecting",
-            httpx.ReadTimeout: "waiting for data",
-            httpx.WriteTimeout: "sending the request",
-            httpx.PoolTimeout: "waiting for a free connection",
-        }.get(type(exc), "waiting")
-        return APITimeoutError(
-            f"Timed out {kind} ({url})",
-            url=url,
-            hint="The server is slow or unreachable; try again, or raise --idle-timeout.",
-        )
-    detail = str(exc) or type(exc).__name__
-    return APIConnectionError(
-        f"Could not talk to {url}: {detail}",
-        url=url,
-        hint="Check the base URL and your network connection.",
-    )
-
-
 class _Wire:
     """What both backends share: the base URL, the headers, the pure steps."""
 
@@ -167,8 +146,16 @@ class _Wire:
         headers.update(default_headers or {})
         self._headers = headers
         self._secrets = (api_key,) if api_key else ()
+        self._no_key = needs_key(self.base_url, api_key)
+
+    def _check_key(self) -> None:
+        """OpenAI with no key: refused before any byte is sent (the backend may exist
+        unused, e.g. a batch of local-model lines)."""
+        if self._no_key:
+            require_key(self.base_url, None)
 
     def _prepare(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        self._check_key()
         body = request.to_body(stream=stream)
         headers = dict(request.headers)
         headers["Content-Type"] = "application/json"
@@ -192,6 +179,7 @@ class _Wire:
             base_url=self.base_url,
             content_type=response.headers.get("content-type", ""),
             secrets=self._secrets,
+            request=f"{response.request.method} {response.request.url}",
         )
 
     def _parse_body(self, response: httpx.Response, body: bytes) -> ChatResponse:
@@ -246,7 +234,7 @@ class RemoteBackend(_Wire):
             req = self._http.build_request(**args)
             response = self._http.send(req, stream=True)
         except httpx.HTTPError as exc:
-            raise _map_transport_error(exc, args["url"]) from None
+            raise _map_transport_error(exc, args["url"], before_response=True) from None
         try:
             if request.on_headers:
                 request.on_headers(response.status_code, response.headers)
@@ -285,11 +273,12 @@ class RemoteBackend(_Wire):
             decoder.finish()
 
     def models(self) -> list[str]:
+        self._check_key()
         url = f"{self.base_url}/models"
         try:
             response = self._http.get(url, timeout=self.timeouts.for_stream(False))
         except httpx.HTTPError as exc:
-            raise _map_transport_error(exc, url) from None
+            raise _map_transport_error(exc, url, before_response=True) from None
         self._raise_for_status(response, response.content)
         try:
             return self._model_ids(response.json())
@@ -329,7 +318,7 @@ class AsyncRemoteBackend(_Wire):
             req = self._http.build_request(**args)
             response = await self._http.send(req, stream=True)
         except httpx.HTTPError as exc:
-            raise _map_transport_error(exc, args["url"]) from None
+            raise _map_transport_error(exc, args["url"], before_response=True) from None
         try:
             if request.on_headers:
                 request.on_headers(response.status_code, response.headers)
@@ -369,11 +358,12 @@ class AsyncRemoteBackend(_Wire):
             decoder.finish()
 
     async def models(self) -> list[str]:
+        self._check_key()
         url = f"{self.base_url}/models"
         try:
             response = await self._http.get(url, timeout=self.timeouts.for_stream(False))
         except httpx.HTTPError as exc:
-            raise _map_transport_error(exc, url) from None
+            raise _map_transport_error(exc, url, before_response=True) from None
         self._raise_for_status(response, response.content)
         try:
             return self._model_ids(response.json())

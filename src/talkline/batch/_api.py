@@ -19,6 +19,7 @@ from typing import IO, Any
 from .. import __version__
 from .._httpx import httpx
 from ..errors import APIConnectionError, APIError, APITimeoutError, error_from_response
+from ..keycheck import require_key
 from ..retry import RetryPolicy, RetryRunner
 
 __all__ = ["TERMINAL_STATUSES", "BatchAPI"]
@@ -47,6 +48,7 @@ class BatchAPI:
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        require_key(base_url, api_key)
         self.base_url = base_url.rstrip("/")
         headers = {"User-Agent": f"talkline/{__version__}", "Accept": "application/json"}
         if api_key:
@@ -91,7 +93,7 @@ class BatchAPI:
             raise error_from_response(
                 response.status_code, response.content, headers=dict(response.headers),
                 base_url=self.base_url, content_type=response.headers.get("content-type", ""),
-                secrets=self._secrets,
+                secrets=self._secrets, request=f"{method} {url}",
             )
         return response
 
@@ -154,7 +156,7 @@ class BatchAPI:
         raise error_from_response(
             response.status_code, response.content, headers=dict(response.headers),
             base_url=self.base_url, content_type=response.headers.get("content-type", ""),
-            secrets=self._secrets,
+            secrets=self._secrets, request=f"{response.request.method} {response.request.url}",
         )
 
     # -- batches ---------------------------------------------------------------------

@@ -12,7 +12,8 @@ flight get `grace` seconds to finish, then are abandoned (a second `stop()` aban
 once). `--budget` (`Spending`): a request whose worst case could take the run's
 spending over the budget is not sent, and the run stops the same way. A wrong API key
 or an exhausted quota ends the run at once with that error (every other line would fail
-alike); what was written stays, and the next run resumes.
+alike), and so do `UNREACHABLE_LIMIT` lines in a row that could not connect at all; what
+was written stays, and the next run resumes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import (
+    APIConnectionError,
     AuthenticationError,
+    MissingKeyError,
     QuotaExceededError,
     RateLimitError,
     StreamInterrupted,
@@ -41,9 +44,12 @@ from ._spending import Spending
 __all__ = ["BatchRunner", "run_batch"]
 
 ProgressCallback = Callable[[BatchProgress], None]
-# Errors no line can escape (a wrong key, an exhausted quota): the run ends on the first
-# one and raises it, instead of writing it next to every remaining line.
-_RUN_ENDING = (AuthenticationError, QuotaExceededError)
+# Errors no line can escape (a wrong or missing key, an exhausted quota): the run ends on
+# the first one and raises it, instead of writing it next to every remaining line.
+_RUN_ENDING = (AuthenticationError, MissingKeyError, QuotaExceededError)
+# Lines in a row that could not connect at all (DNS, refused; each after its retries)
+# before the run stops: every other line would wait out its retries for nothing.
+UNREACHABLE_LIMIT = 3
 _PARAMS = frozenset(ChatParams.field_names()) - {"model"}
 
 
@@ -106,6 +112,7 @@ class BatchRunner:
         self._abandon_timer: asyncio.TimerHandle | None = None
         self._stop_reason: str | None = None
         self._fatal: BaseException | None = None
+        self._cut_off: list[tuple[int, BatchRequest, dict[str, Any]]] = []
         self._started = time.monotonic()
         self._meter = RateMeter()
         self._seen = 0
@@ -189,6 +196,8 @@ class BatchRunner:
             for result in results:
                 if isinstance(result, Exception) and self._fatal is None:
                     self._fatal = result
+            if self._stop_reason is None:
+                self._reached()  # the last lines could not connect: they failed
         finally:
             if self._abandon_timer is not None:
                 self._abandon_timer.cancel()
@@ -247,7 +256,7 @@ class BatchRunner:
                 continue
             self.in_flight += 1
             try:
-                record, response = await self._ask(request)
+                record, response, error = await self._ask(request)
             except _RUN_ENDING as exc:  # every other line would fail the same way
                 self.spending.release(reserved)
                 self._fatal = self._fatal or exc
@@ -256,21 +265,46 @@ class BatchRunner:
             finally:
                 self.in_flight -= 1
             try:
-                self._record(position, request, record, response)
+                if isinstance(error, APIConnectionError) and error.connect:
+                    self._unreachable(position, request, record, error)
+                else:
+                    self._reached()
+                    self._record(position, request, record, response)
             finally:
                 self.spending.release(reserved)  # after its real cost was added
 
-    async def _ask(self, request: BatchRequest) -> tuple[dict[str, Any], ChatResponse | None]:
+    async def _ask(self, request: BatchRequest
+                   ) -> tuple[dict[str, Any], ChatResponse | None, BaseException | None]:
         try:
             messages, model, params = _call_args(request.body)
             response: ChatResponse = await self.client.complete(messages, model=model, **params)
         except _RUN_ENDING:
             raise
         except TalklineError as exc:
-            return error_record(request.custom_id, exc), None
+            return error_record(request.custom_id, exc), None, exc
         except (ValueError, TypeError, KeyError) as exc:  # a body the client cannot build
-            return error_record(request.custom_id, exc), None
-        return success_record(request.custom_id, response), response
+            return error_record(request.custom_id, exc), None, exc
+        return success_record(request.custom_id, response), response, None
+
+    def _unreachable(self, position: int, request: BatchRequest, record: dict[str, Any],
+                     error: APIConnectionError) -> None:
+        """Held back unwritten; the UNREACHABLE_LIMIT-th in a row stops the run (the held
+        lines are left for the next run), an answer writes them as failed (`_reached`)."""
+        self._cut_off.append((position, request, record))
+        if len(self._cut_off) < UNREACHABLE_LIMIT or self._stop_reason is not None:
+            return
+        where = str(getattr(getattr(self.client, "settings", None), "base_url", "") or error.url)
+        self._fatal = self._fatal or APIConnectionError(
+            f"Stopped after {len(self._cut_off)} requests in a row could not connect to "
+            f"{where} ({error.reason or 'no connection'}).", url=where, connect=True,
+            reason=error.reason, hint="Check the base URL and your network, then run the "
+            "same command again to resume.")
+        self._stop("error", abandon=True)
+
+    def _reached(self) -> None:
+        held, self._cut_off = self._cut_off, []
+        for position, request, record in held:
+            self._record(position, request, record, None)
 
     def _record(self, position: int, request: BatchRequest, record: dict[str, Any],
                 response: ChatResponse | None) -> None:
@@ -343,16 +377,9 @@ class BatchRunner:
 
 
 async def run_batch(
-    requests: Iterable[BatchRequest | Mapping[str, Any]],
-    output: str | Path,
-    *,
-    client: Any,
-    concurrency: int = 100,
-    ordered: bool = False,
-    budget: float | None = None,
-    on_progress: ProgressCallback | None = None,
-    total: int | None = None,
-    **options: Any,
+    requests: Iterable[BatchRequest | Mapping[str, Any]], output: str | Path, *,
+    client: Any, concurrency: int = 100, ordered: bool = False, budget: float | None = None,
+    on_progress: ProgressCallback | None = None, total: int | None = None, **options: Any,
 ) -> BatchSummary:
     """Run `requests` (`BatchRequest`s or Batch API lines) into the JSONL file `output`.
 

@@ -43,15 +43,61 @@ class DefaultGroup(click.Group):
         return command
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args and sys.stdin is not None and sys.stdin.isatty():
+        if not args and _stdin_is_terminal():
             args.insert(0, "chat")  # `talkline` alone on a terminal: the REPL
         elif not args or (args[0] not in _COMMANDS and args[0] not in ("--help", "-h",
                                                                          "--version")):
+            self._refuse_mistyped_command(ctx, args)
             args.insert(0, "prompt")
         return super().parse_args(ctx, args)
 
+    def _refuse_mistyped_command(self, ctx: click.Context, args: list[str]) -> None:
+        """`talkline histroy` typed at a terminal is a typo, not a question: refuse it
+        with the command it was meant to be. Piped or scripted runs, prompts of several
+        words and `talkline prompt WORD` are sent as they are."""
+        if not args or args[0].startswith("-") or not _stdin_is_terminal():
+            return
+        word = args[0]
+        meant = [name for name in sorted(_COMMANDS) if _one_edit_apart(word, name)]
+        if not meant or any(c.isspace() for c in word):
+            return
+        command = self.get_command(ctx, "prompt")
+        assert command is not None
+        parsed = command.make_context("prompt", list(args), parent=ctx, resilient_parsing=True)
+        if parsed.params.get("prompt") != word or parsed.args:
+            return  # more than one positional argument: a prompt (or a usage error)
+        import shlex
+
+        raise click.UsageError(
+            f'Unknown command "{word}". Did you mean `talkline {meant[0]}`? '
+            f"To send it as a prompt: talkline prompt {shlex.quote(word)}",
+            ctx,
+        )
+
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage("talkline", "[OPTIONS] PROMPT | COMMAND [ARGS]...")
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):  # closed or replaced stdin
+        return False
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance exactly 1: one insertion, deletion, substitution, or
+    swap of two neighbours."""
+    if a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})

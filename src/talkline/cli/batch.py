@@ -6,12 +6,20 @@ and draws progress (rich, on stderr, only when stderr is a terminal).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from ._batch_options import (
+    RUN_RETRIES,
+    SUBMIT_RETRIES,
+    connection_options,
+    default_output,
+    input_flags,
+    retries_default,
+    with_budget,
+)
 from ._batch_view import (
     ProgressView,
     batch_errors,
@@ -21,9 +29,7 @@ from ._batch_view import (
     show_batches,
     stop_with_notice,
 )
-from .options import build_settings, request_options
-
-F = TypeVar("F", bound=Callable[..., Any])
+from .options import announce, build_settings, request_options
 
 
 @click.group()
@@ -36,34 +42,6 @@ def batch() -> None:
     talkline batch run questions.txt --text -s "Answer in one line" --ordered
     talkline batch submit prompts.jsonl  ...then: status --wait ID, fetch ID -o out.jsonl
     """
-
-
-def _input_flags(func: F) -> F:
-    for option in reversed([
-        click.option("--text", "as_text", is_flag=True, help="One prompt per line of plain text."),
-        click.option("--column", help="CSV input: the column holding the prompt."),
-        click.option("--id-column", help="CSV input: the column holding each row's id."),
-    ]):
-        func = option(func)
-    return func
-
-
-def _with_budget(func: F) -> F:
-    """`--budget` comes with the shared request options when they have it."""
-    names = {getattr(p, "name", None) for p in getattr(func, "__click_params__", ())}
-    if "budget" in names:
-        return func
-    return click.option("--budget", type=float, metavar="USD",
-                        help="Stop before the run could spend more than this.")(func)
-
-
-def _connection(func: F) -> F:
-    for option in reversed([
-        click.option("--base-url", help="Server base URL (default: OPENAI_BASE_URL or OpenAI)."),
-        click.option("--key", "api_key", help="API key (prefer OPENAI_API_KEY or `keys set`)."),
-    ]):
-        func = option(func)
-    return func
 
 
 def _input_options(path: Path, settings: Any, as_text: bool, column: str | None,
@@ -109,15 +87,18 @@ def _scan(path: Path, options: Any, skip_invalid: bool, term: Any) -> Any:
 @batch.command("run")
 @click.argument("input_path", metavar="INPUT",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_with_budget
+@with_budget
+@retries_default(RUN_RETRIES)
 @request_options
-@_input_flags
+@input_flags
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Results file (default: INPUT.results.jsonl next to the input).")
 @click.option("--rpm", type=click.FloatRange(min=0, min_open=True),
-              help="Requests per minute allowed (default: settings; learnt from headers).")
+              help="Requests per minute allowed (default: `rpm` in config.toml, else "
+                   "learnt from the headers).")
 @click.option("--tpm", type=click.FloatRange(min=0, min_open=True),
-              help="Tokens per minute allowed (default: settings; learnt from headers).")
+              help="Tokens per minute allowed (default: `tpm` in config.toml, else "
+                   "learnt from the headers).")
 @click.option("--concurrency", type=click.IntRange(1, 5000), default=100, show_default=True,
               help="Most requests in flight at once.")
 @click.option("--ordered", is_flag=True, help="Write results in input order.")
@@ -138,9 +119,9 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
     simpler lines ({"prompt": ..., "id": ...}), plain text with --text, or CSV with
     --column. Flags (-m, -s, -t, --max-tokens, ...) apply to lines that do not set them.
 
-    Transient failures are retried 8 times (unless --retries says otherwise). Run the
-    same command again to resume: lines already answered are skipped. Exit status: 0 all
-    answered, 1 some failed or left, 2 invalid input, 130 interrupted.
+    Transient failures are retried (see --retries). Run the same command again to
+    resume: lines already answered are skipped. Exit status: 0 all answered, 1 some
+    failed or left, 2 invalid input, 130 interrupted.
     """
     import asyncio
 
@@ -153,12 +134,7 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
     budget = opts.get("budget")
     if budget is not None and budget <= 0:
         raise click.UsageError("--budget must be more than 0.")
-    warning = settings.insecure_key_warning()
-    if warning:
-        term.warn(warning)
-    if settings.using_default_local:
-        term.status("No API key configured: answering with the embedded local model. "
-                    "Set OPENAI_API_KEY or run `talkline keys set openai` to use OpenAI.")
+    announce(settings, term)
     options = _input_options(input_path, settings, as_text, column, id_column)
     report = _scan(input_path, options, skip_invalid, term)
     if report.without_max_tokens and (tpm or settings.tpm or budget is not None):
@@ -166,7 +142,7 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
                   "as a long answer against the TPM limit"
                   + (" and the budget" if budget is not None else "")
                   + ". Set --max-tokens to go faster.")
-    output = output or input_path.with_name(input_path.stem + ".results.jsonl")
+    output = output or default_output(input_path)
     if output.resolve() == input_path.resolve():
         raise click.UsageError("The output would overwrite the input; choose another -o.")
 
@@ -187,7 +163,6 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
         params=ChatParams(),  # the defaults are already in each line's body
         rpm=rpm or settings.rpm, tpm=tpm or settings.tpm,
     )
-    retries = settings.retries if opts.get("retries") is not None else 8
 
     async def main() -> Any:
         import signal
@@ -198,7 +173,8 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
                 loop.add_signal_handler(sig, stop_with_notice, runner, view)
             except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
                 signal.signal(sig, lambda *_: stop_with_notice(runner, view))
-        async with batch_client(client_settings, concurrency=concurrency, retries=retries,
+        async with batch_client(client_settings, concurrency=concurrency,
+                                retries=settings.retries,
                                 on_retry=runner.note_retry) as client:
             runner.client = client
             return await runner.run(iter_requests(input_path, options, report=report),
@@ -220,10 +196,10 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
 # ---------------------------------------------------------------- the Batch API
 
 
-def _api(settings: Any) -> Any:
+def _api(settings: Any, **kwargs: Any) -> Any:
     from ..batch import BatchAPI
 
-    return BatchAPI.from_settings(settings)
+    return BatchAPI.from_settings(settings, **kwargs)
 
 
 def _plain_settings(base_url: str | None, api_key: str | None) -> Any:
@@ -235,8 +211,9 @@ def _plain_settings(base_url: str | None, api_key: str | None) -> Any:
 @batch.command("submit")
 @click.argument("input_path", metavar="INPUT",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@retries_default(SUBMIT_RETRIES)
 @request_options
-@_input_flags
+@input_flags
 @click.option("--skip-invalid", is_flag=True, help="Submit the valid lines, skip the others.")
 @click.option("--max-lines", type=click.IntRange(1, 50_000), default=50_000, show_default=True,
               help="Most requests per batch (bigger inputs are split).")
@@ -262,7 +239,7 @@ def submit_cmd(input_path: Path, as_text: bool, column: str | None, id_column: s
                     f"as {b.file.get('id')}; batch {b.id} is {b.batch.get('status')}.")
         term.write_line(b.id)
 
-    with _api(settings) as api:
+    with _api(settings, retries=settings.retries) as api:
         result = submit(input_path, api, options, skip_invalid=skip_invalid,
                         max_lines=max_lines, metadata=dict(metadata), report=report,
                         on_batch=created)
@@ -272,7 +249,7 @@ def submit_cmd(input_path: Path, as_text: bool, column: str | None, id_column: s
 
 @batch.command("status")
 @click.argument("batch_ids", metavar="ID...", nargs=-1, required=True)
-@_connection
+@connection_options
 @click.option("--wait", is_flag=True, help="Poll until every batch is finished.")
 @click.option("--interval", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="First poll interval in seconds (grows to 60).")
@@ -312,10 +289,10 @@ def status_cmd(batch_ids: tuple[str, ...], base_url: str | None, api_key: str | 
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
                                                        path_type=Path),
               help="The submitted input: results follow its order (else custom_id order).")
-@_input_flags
+@input_flags
 @click.option("--log", "log_answers", is_flag=True,
               help="Store the answers as conversations (needs --input).")
-@_connection
+@connection_options
 def fetch_cmd(batch_ids: tuple[str, ...], output: Path, input_path: Path | None, as_text: bool,
               column: str | None, id_column: str | None, log_answers: bool,
               base_url: str | None, api_key: str | None) -> int:
@@ -366,7 +343,7 @@ def fetch_cmd(batch_ids: tuple[str, ...], output: Path, input_path: Path | None,
 
 @batch.command("cancel")
 @click.argument("batch_ids", metavar="ID...", nargs=-1, required=True)
-@_connection
+@connection_options
 def cancel_cmd(batch_ids: tuple[str, ...], base_url: str | None, api_key: str | None) -> None:
     """Cancel batches (requests already answered stay in their results)."""
     from .terminal import Terminal
@@ -381,7 +358,7 @@ def cancel_cmd(batch_ids: tuple[str, ...], base_url: str | None, api_key: str | 
 @batch.command("list")
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch objects as JSON.")
-@_connection
+@connection_options
 def list_cmd(limit: int, as_json: bool, base_url: str | None, api_key: str | None) -> None:
     """Recent batches, newest first."""
     from .terminal import Terminal

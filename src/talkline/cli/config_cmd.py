@@ -24,7 +24,23 @@ def config_show(as_json: bool) -> None:
         term.write_json(data)
         return
     for key, value in data.items():
-        term.write_line(f"{key:16} {value}")
+        term.write_line(f"{key:16} {_shown(value)}")
+
+
+def _shown(value: object) -> str:
+    """One setting as text: `(none)` for unset or empty, lists comma-separated, tables
+    as JSON."""
+    import json
+
+    if value is None or value == "" or value == [] or value == {}:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 @config.command("path")

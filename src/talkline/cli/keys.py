@@ -16,7 +16,10 @@ def keys() -> None:
 @click.argument("name")
 @click.option("--value", help="The key (default: read without echo, or from piped stdin).")
 def keys_set(name: str, value: str | None) -> None:
-    """Store the key NAME (e.g. `openai`)."""
+    """Store an API key under NAME.
+
+    talkline uses the key named `openai` unless config.toml sets `key_name`.
+    """
     from ..config import KeyStore, Paths
 
     store = KeyStore(Paths.resolve())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from .options import BASE_URL_HELP
+
 
 @click.command()
-@click.option("--base-url", help="Server base URL.")
+@click.option("--base-url", help=BASE_URL_HELP)
 @click.option("--key", "api_key", help="API key.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--catalog", "show_catalog", is_flag=True,

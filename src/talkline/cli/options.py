@@ -9,8 +9,13 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+BASE_URL_HELP = ("Server base URL (default https://api.openai.com/v1; OPENAI_BASE_URL or "
+                 "config.toml set another).")
+
 _REQUEST_OPTIONS: list[Callable[[F], F]] = [
-    click.option("-m", "--model", help="Model name (default: settings; `local` = embedded)."),
+    click.option("-m", "--model",
+                 help="Model name (default gpt-4o-mini, or `local`, the embedded model, with "
+                      "no key and no server; TALKLINE_MODEL or config.toml set another)."),
     click.option("-s", "--system", help="System prompt."),
     click.option("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2."),
     click.option("--top-p", type=float, help="Nucleus sampling, 0 to 1."),
@@ -27,11 +32,12 @@ _REQUEST_OPTIONS: list[Callable[[F], F]] = [
     click.option("-p", "--param", "extra_params", multiple=True, metavar="NAME VALUE",
                  nargs=2, help="Any other request parameter, e.g. -p reasoning_effort low "
                                 "or -p logit_bias '{\"50256\": -100}'."),
-    click.option("--base-url", help="Server base URL (default: OPENAI_BASE_URL or OpenAI)."),
+    click.option("--base-url", help=BASE_URL_HELP),
     click.option("--key", "api_key", help="API key (prefer OPENAI_API_KEY or `keys set`)."),
     click.option("--retries", type=int, help="Retries after a transient failure (default 2)."),
     click.option("--idle-timeout", type=float,
-                 help="Seconds a stream may stay silent before it counts as stalled (30)."),
+                 help="Seconds a stream may stay silent before it counts as stalled "
+                      "(default 30)."),
     click.option("--fallback", "fallbacks", multiple=True,
                  help="Model to try when the model fails for good (repeatable)."),
     click.option("--budget", type=float, metavar="USD",
@@ -39,8 +45,9 @@ _REQUEST_OPTIONS: list[Callable[[F], F]] = [
                       "sending, against the worst case)."),
     click.option("--context", "context_strategy",
                  type=click.Choice(["truncate", "summarize", "error"]),
-                 help="When the conversation outgrows the window: drop the oldest turns "
-                      "(default), summarise them, or refuse."),
+                 help="When the conversation outgrows the window: truncate drops the oldest "
+                      "turns, summarize replaces them with a summary, error refuses "
+                      "(default: truncate)."),
 ]
 
 
@@ -107,8 +114,9 @@ LOCAL_NOTICE = (
 
 
 def announce(settings: Any, term: Any) -> None:
-    """What the user must know before anything is sent: a key in clear text, or the
-    embedded model answering because no key is configured."""
+    """What the user must know before anything is sent: no key for OpenAI (refused), a
+    key in clear text, or the embedded model answering because no key is configured."""
+    settings.require_key()
     warning = settings.insecure_key_warning()
     if warning:
         term.warn(warning)

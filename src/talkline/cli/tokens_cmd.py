@@ -82,7 +82,9 @@ def _messages(text: str, name: str) -> tuple[list[Any], list[Any] | None]:
 
 @click.command("tokens")
 @click.argument("file", required=False)
-@click.option("-m", "--model", help="Count as this model does (default: the configured one).")
+@click.option("-m", "--model",
+              help="Count as this model does (default gpt-4o-mini, or `local` with no key and "
+                   "no server; TALKLINE_MODEL or config.toml set another).")
 @click.option("--messages", "as_messages", is_flag=True,
               help="The input is a JSON messages array: count it as the API counts a prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
