@@ -13,12 +13,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._replies import Completion, known_params, response_fields
 from .errors import ConfigError, ContextLengthExceededError, StreamInterrupted, TalklineError
 from .types import ChatDelta, ChatParams, ChatResponse, Message, params_from_mapping
 
 if TYPE_CHECKING:
     from .client import ChatStream, Client
     from .context import Summary
+    from .layers import ResolvedRequest
     from .preflight import Preflight, Prepared
     from .store import Conversation as StoredConversation
     from .store import ConversationStore, StoredMessage
@@ -37,7 +39,7 @@ class Turn:
     """One exchange being streamed. Iterate for deltas; `response` once it completed."""
 
     session: ChatSession
-    stream: ChatStream | _Completion
+    stream: ChatStream | Completion
     reply_id: int | None
     started: float = field(default_factory=time.monotonic)
     response: ChatResponse | None = None
@@ -102,7 +104,11 @@ class ChatSession:
         model: str | None = None,
         params: ChatParams | None = None,
         preflight: Preflight | None = None,
+        request: ResolvedRequest | None = None,
     ) -> None:
+        """`request` (see `talkline.layers.resolve_request`) sets the model, system prompt
+        and parameters exactly, and stores them with `record` when they changed; without
+        it, `model`, `system` and `params` fall back to what `record` stored."""
         self.client = client
         self.store = store
         self.record = record
@@ -119,6 +125,12 @@ class ChatSession:
         stored_params = ChatParams.from_dict(record.params) if record and record.params else None
         self.params = params or stored_params or ChatParams()
         self._memory: list[Message] = []  # used without a store
+        if request is not None:
+            self.model, self.system, self.params = request.model, request.system, request.params
+            if record is not None and (record.model, record.system or None, record.params) != (
+                self.model, self.system, self.params.to_dict()
+            ):
+                self._save_settings()
 
     # -- state
 
@@ -273,13 +285,13 @@ class ChatSession:
         self.last_turn = turn
         return turn
 
-    def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | _Completion:
-        kwargs = _known(prepared.params.to_body())
+    def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | Completion:
+        kwargs = known_params(prepared.params.to_body())
         kwargs.pop("model", None)
         if stream:
             return self.client.stream(prepared.messages, model=self.model, resume=resume,
                                       **kwargs)
-        return _Completion(self.client, prepared.messages, self.model, kwargs)
+        return Completion(self.client, prepared.messages, self.model, kwargs)
 
     def _prepare(self, messages: list[Message], params: ChatParams) -> Prepared:
         """Fit the window (summarising when so set) and check the budget."""
@@ -325,11 +337,11 @@ class ChatSession:
         return Summary(text, covers)
 
     def _after_refusal(self, turn: Turn, error: ContextLengthExceededError
-                       ) -> tuple[ChatStream | _Completion, Prepared]:
+                       ) -> tuple[ChatStream | Completion, Prepared]:
         assert turn.prepared is not None
         prepared = self.preflight.refit_after_refusal(turn.prepared, error, self.model)
         turn.notices.extend(prepared.notices)
-        streamed = not isinstance(turn.stream, _Completion)
+        streamed = not isinstance(turn.stream, Completion)
         return self._open(prepared, streamed, True), prepared
 
     def _finish_reply(self, turn: Turn, *, error: str | None = None, partial: str = "") -> None:
@@ -347,7 +359,7 @@ class ChatSession:
             return
         fields: dict[str, Any] = {"status": turn.status}
         if resp is not None:
-            fields.update(_response_fields(resp))
+            fields.update(response_fields(resp))
             fields["content"] = turn.prefix + fields["content"]
             if turn.cost is not None:
                 fields["cost"], fields["cost_estimated"] = turn.cost.amount, turn.cost.estimated
@@ -356,52 +368,3 @@ class ChatSession:
             fields["error"] = error
             fields["latency"] = time.monotonic() - turn.started
         self.store.update_message(turn.reply_id, **fields)
-
-
-class _Completion:
-    """A non-streamed request shaped like a stream: one delta per choice, then done."""
-
-    def __init__(self, client: Client, messages: list[Message], model: str,
-                 params: dict[str, Any]) -> None:
-        self._args = (client, messages, model, params)
-        self.response: ChatResponse | None = None
-
-    def __iter__(self) -> Iterator[ChatDelta]:
-        client, messages, model, params = self._args
-        self.response = client.complete(messages, model=model, **params)
-        for choice in self.response.choices:
-            yield ChatDelta(index=choice.index, content=choice.message.text,
-                            finish_reason=choice.finish_reason)
-
-
-def _known(body: dict[str, Any]) -> dict[str, Any]:
-    names = set(ChatParams.field_names())
-    known = {k: v for k, v in body.items() if k in names}
-    rest = {k: v for k, v in body.items() if k not in names}
-    if rest:
-        known["extra_body"] = rest
-    return known
-
-
-def _response_fields(resp: ChatResponse) -> dict[str, Any]:
-    """The columns of a stored reply, cost included when the model's price is known."""
-    fields: dict[str, Any] = {
-        "content": resp.content,
-        "model": resp.model or resp.requested_model,
-        "finish_reason": resp.finish_reason,
-        "latency": resp.latency,
-        "ttft": resp.time_to_first_token,
-        "request_id": resp.request_id,
-    }
-    calls = resp.message.tool_calls
-    if calls:
-        fields["tool_calls"] = [c.to_dict() for c in calls]
-    if resp.usage is not None:
-        u = resp.usage
-        fields.update(
-            prompt_tokens=u.prompt_tokens,
-            completion_tokens=u.completion_tokens,
-            cached_tokens=u.cached_tokens,
-            reasoning_tokens=u.reasoning_tokens,
-        )
-    return fields

@@ -15,6 +15,8 @@ from .options import (
     open_conversation,
     progress_callbacks,
     request_options,
+    resolve_for,
+    system_replaced_notice,
 )
 
 EXIT_WORDS = {"quit", "exit", "/quit", "/exit", ":q"}
@@ -60,14 +62,13 @@ def chat(continue_: bool, cid: str | None, no_log: bool, **opts: Any) -> None:
     term = Terminal()
     announce(settings, term)
     store, record = open_conversation(settings, continue_=continue_, cid=cid, no_log=no_log)
+    request = resolve_for(opts, record, settings)
+    notice = system_replaced_notice(request)
+    if notice:
+        term.status(notice)
     client = Client(settings=settings, **progress_callbacks(term))
     try:
-        session = ChatSession(
-            client, store, record=record,
-            system=opts.get("system") if record is not None else settings.system,
-            model=opts.get("model"),
-            params=settings.params if record is None else None,
-        )
+        session = ChatSession(client, store, record=record, request=request)
         Repl(session, term, settings).run()
     finally:
         client.close()

@@ -14,6 +14,8 @@ from .options import (
     open_conversation,
     progress_callbacks,
     request_options,
+    resolve_for,
+    system_replaced_notice,
 )
 
 
@@ -76,16 +78,15 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
     settings = build_settings(opts)
     announce(settings, term)
     store, record = open_conversation(settings, continue_=continue_, cid=cid, no_log=no_log)
+    request = resolve_for(opts, record, settings)
+    notice = system_replaced_notice(request)
+    if notice:
+        term.status(notice)
 
-    n = settings.params.n or 1
+    n = request.params.n or 1
     client = Client(settings=settings, **progress_callbacks(term))
     try:
-        session = ChatSession(
-            client, store, record=record, system=opts.get("system"), model=opts.get("model"),
-            params=settings.params if record is None else None,
-        )
-        if record is not None and opts.get("system") is None and not record.system:
-            session.system = settings.system
+        session = ChatSession(client, store, record=record, request=request)
         streamed = not (as_json or no_stream)
         turn = session.send(text, stream=streamed,
                             resume=not (force_stream and not term.out_tty))
