@@ -46,6 +46,8 @@ class Turn:
     status: str = "pending"
     text: str = ""
     prefix: str = ""  # a continued reply: the partial text it continues
+    continues: Message | None = None  # ... and the partial reply it takes the place of
+    replaces: int | None = None  # the stored partial reply, put back if this one fails
     prepared: Prepared | None = None
     notices: list[str] = field(default_factory=list)
     cost: Any = None  # talkline.usage.Cost of a completed reply, when priced
@@ -227,17 +229,39 @@ class ChatSession:
         return self._reply(self.request_messages(), params)
 
     def continue_reply(self, **params: Any) -> Turn:
-        """Ask the model to go on from a reply that was cut off (kept as sent context)."""
+        """Ask the model to go on from the last reply (cut off, or interrupted).
+
+        The continued reply takes the partial one's place: what is sent next, and the
+        active branch, hold one reply with the joined text. The partial one stays in the
+        store on a branch of its own, and is put back if the continuation fails.
+        """
+        extra = [Message("user", CONTINUE_PROMPT)]
+        if self.store is None or self.record is None:
+            if not self._memory or self._memory[-1].role != "assistant":
+                raise ConfigError("Nothing to continue: the last message is not a reply.")
+            partial = self._memory.pop()
+            try:
+                turn = self._reply(self.request_messages([partial, *extra]), params)
+            except BaseException:
+                self._memory.append(partial)
+                raise
+            turn.prefix, turn.continues = partial.text, partial
+            return turn
         path = self.stored_messages()
         last = path[-1] if path else None
         if last is None or last.role != "assistant":
             raise ConfigError("Nothing to continue: the last message is not a reply.")
-        extra = [Message("assistant", last.content or ""), Message("user", CONTINUE_PROMPT)]
-        messages = self.request_messages()
-        if last.status == "complete":
-            messages = messages[:-1]
-        turn = self._reply(messages + extra, params)
-        turn.prefix = last.content or ""
+        self.store.set_head(self.record.id, last.parent_id)  # the reply goes in its place
+        try:
+            turn = self._reply(
+                self.request_messages([Message("assistant", last.content or ""), *extra]),
+                params,
+            )
+        except BaseException:
+            self.store.set_head(self.record.id, last.id)
+            raise
+        turn.prefix, turn.continues = last.content or "", last.to_message()
+        turn.replaces = last.id
         return turn
 
     def undo(self) -> int:
@@ -355,7 +379,11 @@ class ChatSession:
             )
         if self.store is None or turn.reply_id is None:
             if resp is not None:
-                self._memory.append(resp.message)
+                self._memory.append(resp.message if turn.continues is None else Message(
+                    "assistant", turn.prefix + resp.content,
+                    tool_calls=resp.message.tool_calls))
+            elif turn.continues is not None:
+                self._memory.append(turn.continues)
             return
         fields: dict[str, Any] = {"status": turn.status}
         if resp is not None:
@@ -368,3 +396,5 @@ class ChatSession:
             fields["error"] = error
             fields["latency"] = time.monotonic() - turn.started
         self.store.update_message(turn.reply_id, **fields)
+        if turn.replaces is not None and turn.status != "complete" and self.record is not None:
+            self.store.set_head(self.record.id, turn.replaces)

@@ -180,7 +180,7 @@ class Repl:
                     elif delta.index == 0 and delta.content:
                         term.write_answer(delta.content)
             term.end_answer()
-            self.last_reply = turn.text
+            self.last_reply = turn.prefix + turn.text
             if turn.response is not None and turn.response.finish_reason == "length":
                 term.warn("The reply was cut off by the token limit; /continue asks for more.")
         except KeyboardInterrupt:
