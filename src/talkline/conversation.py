@@ -9,13 +9,13 @@ did not complete are kept but not sent back to the model as if they were answers
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._replies import Completion, known_params, response_fields
-from .errors import ConfigError, ContextLengthExceededError, StreamInterrupted, TalklineError
-from .types import ChatDelta, ChatParams, ChatResponse, Message, params_from_mapping
+from .errors import ConfigError, ContextLengthExceededError, TalklineError
+from .turn import Turn
+from .types import ChatParams, Message, params_from_mapping
 
 if TYPE_CHECKING:
     from .client import ChatStream, Client
@@ -32,65 +32,6 @@ SUMMARY_INSTRUCTIONS = (
     "Summarise this earlier part of a conversation in a few short paragraphs. Keep facts, "
     "names, numbers, decisions, and open questions; leave out pleasantries."
 )
-
-
-@dataclass
-class Turn:
-    """One exchange being streamed. Iterate for deltas; `response` once it completed."""
-
-    session: ChatSession
-    stream: ChatStream | Completion
-    reply_id: int | None
-    started: float = field(default_factory=time.monotonic)
-    response: ChatResponse | None = None
-    status: str = "pending"
-    text: str = ""
-    prefix: str = ""  # a continued reply: the partial text it continues
-    continues: Message | None = None  # ... and the partial reply it takes the place of
-    replaces: int | None = None  # the stored partial reply, put back if this one fails
-    prepared: Prepared | None = None
-    notices: list[str] = field(default_factory=list)
-    cost: Any = None  # talkline.usage.Cost of a completed reply, when priced
-
-    def __iter__(self) -> Iterator[ChatDelta]:
-        try:
-            try:
-                yield from self._deltas()
-            except ContextLengthExceededError as exc:
-                # The server still found the prompt too long: trim with its numbers, once.
-                if self.text or self.prepared is None:
-                    raise
-                self.stream, self.prepared = self.session._after_refusal(self, exc)
-                yield from self._deltas()
-        except StreamInterrupted as exc:
-            self.status = "interrupted"
-            self.session._finish_reply(self, error=str(exc), partial=exc.partial or self.text)
-            raise
-        except TalklineError as exc:
-            self.status = "error"
-            self.session._finish_reply(self, error=str(exc), partial=self.text)
-            raise
-        except BaseException:  # Ctrl-C, or the caller stopped reading
-            self.status = "interrupted"
-            self.session._finish_reply(self, error="interrupted", partial=self.text)
-            raise
-        self.response = self.stream.response
-        self.status = "complete"
-        self.session._finish_reply(self)
-
-    def _deltas(self) -> Iterator[ChatDelta]:
-        for delta in self.stream:
-            if delta.restart and delta.index == 0:
-                self.text = ""
-            elif delta.index == 0 and delta.content:
-                self.text += delta.content
-            yield delta
-
-    def until_done(self) -> ChatResponse:
-        for _ in self:
-            pass
-        assert self.response is not None
-        return self.response
 
 
 class ChatSession:
@@ -151,11 +92,11 @@ class ChatSession:
 
     def _history_with_ids(self) -> list[tuple[Message, int | None]]:
         if self.store is None:
-            return [(m, None) for m in self._memory]
-        return [
+            return _answered_calls_only([(m, None) for m in self._memory])
+        return _answered_calls_only([
             (m.to_message(), m.id) for m in self.stored_messages()
             if not (m.role == "assistant" and m.status != "complete")
-        ]
+        ])
 
     def request_messages(self, extra: list[Message] | None = None) -> list[Message]:
         messages: list[Message] = []
@@ -398,3 +339,19 @@ class ChatSession:
         self.store.update_message(turn.reply_id, **fields)
         if turn.replaces is not None and turn.status != "complete" and self.record is not None:
             self.store.set_head(self.record.id, turn.replaces)
+
+
+def _answered_calls_only(history: list[tuple[Message, int | None]]
+                         ) -> list[tuple[Message, int | None]]:
+    """Tool calls no tool result answered (talkline does not run tools yet) are left out
+    of what is sent: the API refuses an assistant message whose calls are not followed
+    by their results. Such a reply's text, if any, is still sent."""
+    out: list[tuple[Message, int | None]] = []
+    for i, (message, mid) in enumerate(history):
+        following = history[i + 1][0] if i + 1 < len(history) else None
+        if message.tool_calls and (following is None or following.role != "tool"):
+            if not message.text:
+                continue
+            message = Message(message.role, message.content, name=message.name)
+        out.append((message, mid))
+    return out

@@ -17,6 +17,7 @@ from .options import (
     resolve_for,
     system_replaced_notice,
 )
+from .toolcalls import TOOL_CALLS_NOTICE, end_reply, show_tool_calls
 
 
 def read_stdin() -> str:
@@ -119,7 +120,7 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
         elif buffered:
             _print_choices(term, response)
         else:
-            term.end_answer()
+            end_reply(term, response.message)
     finally:
         client.close()
         if store is not None:
@@ -137,6 +138,8 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
                       "(finish_reason: length). Raise --max-tokens for a longer answer.")
         elif choice.finish_reason == "content_filter":
             term.warn("Warning: the answer was stopped by the provider's content filter.")
+    if not as_json and any(c.finish_reason == "tool_calls" for c in response.choices):
+        term.status(TOOL_CALLS_NOTICE)
     if show_usage:
         term.status(usage_line(response, turn.cost))
     return 0
@@ -161,22 +164,29 @@ def usage_line(response: Any, cost: Any) -> str:
 
 
 def _print_choices(term: Any, response: Any) -> None:
-    if term.rich:
-        text = response.content if len(response.choices) == 1 else "\n\n".join(
+    single = len(response.choices) == 1
+    if term.rich and not any(c.message.tool_calls for c in response.choices):
+        term.write_markdown(response.content if single else "\n\n".join(
             f"## Choice {c.index + 1}\n\n{c.message.text}" for c in response.choices
-        )
-        term.write_markdown(text)
+        ))
         return
-    if len(response.choices) == 1:
-        term.write_answer(response.content)
-        term.end_answer()
+    if term.rich:
+        for choice in response.choices:
+            text = choice.message.text
+            if not single:
+                text = f"## Choice {choice.index + 1}\n\n{text}"
+            if text:
+                term.write_markdown(text)
+            show_tool_calls(term, choice.message)
         return
     for choice in response.choices:
-        term.write_line(f"## Choice {choice.index + 1}")
-        term.write_line()
+        if not single:
+            term.write_line(f"## Choice {choice.index + 1}")
+            term.write_line()
         term.write_answer(choice.message.text)
-        term.end_answer()
-        term.write_line()
+        end_reply(term, choice.message)
+        if not single:
+            term.write_line()
 
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import StreamInterrupted, TalklineError
 from .chat import COMMANDS, EXIT_WORDS, HELP, env_editor
+from .toolcalls import TOOL_CALLS_NOTICE, end_reply
 
 _CTRL_C = object()  # what the input reader returns for Ctrl-C at an empty prompt
 
@@ -179,10 +180,16 @@ class Repl:
                         term.erase_answer()
                     elif delta.index == 0 and delta.content:
                         term.write_answer(delta.content)
-            term.end_answer()
+            response = turn.response
+            if response is not None:
+                end_reply(term, response.message)
+            else:
+                term.end_answer()
             self.last_reply = turn.prefix + turn.text
-            if turn.response is not None and turn.response.finish_reason == "length":
+            if response is not None and response.finish_reason == "length":
                 term.warn("The reply was cut off by the token limit; /continue asks for more.")
+            elif response is not None and response.finish_reason == "tool_calls":
+                term.status(TOOL_CALLS_NOTICE)
         except KeyboardInterrupt:
             term.interrupt_answer()
         except StreamInterrupted as exc:
