@@ -115,3 +115,25 @@ def test_chat_resumed_with_new_flags_sends_them(server):
     assert (body["model"], body["max_tokens"], body["temperature"]) == ("gpt-4o", 9, 0.3)
     assert body["messages"][0] == {"role": "system", "content": "New."}
     assert 'system prompt replaced for this conversation from this turn on (was: "Old.")' in r.err
+
+
+def test_chat_refuses_several_choices_and_says_to_use_the_one_shot_command(server):
+    r = run("chat", "-n", "2", input="hello\nquit\n", env=env(server))
+    assert r.code == 2
+    assert ('-n 2: a chat continues one reply; use the one-shot command '
+            '(talkline -n 2 "...") for several choices.') in r.err
+    assert "Traceback" not in r.err and not server.chat_requests
+    r = run("chat", input="/set n 3\nhello\nquit\n", env=env(server))
+    assert r.code == 0, r.err
+    assert ('/set n 3: a chat continues one reply; use the one-shot command '
+            '(talkline -n 3 "...") for several choices.') in r.err
+    assert "n" not in server.chat_requests[-1].body
+
+
+def test_chat_resuming_a_one_shot_with_several_choices_asks_for_one(server):
+    assert run("-n", "2", "Name a colour", env=env(server)).code == 0
+    assert server.chat_requests[-1].body["n"] == 2
+    r = run("chat", "-c", input="another\nquit\n", env=env(server))
+    assert r.code == 0, r.err
+    assert "n = 2 is not used here: a chat continues one reply." in r.err
+    assert "n" not in server.chat_requests[-1].body

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import StreamInterrupted, TalklineError
-from .chat import COMMANDS, EXIT_WORDS, HELP, env_editor
+from .chat import COMMANDS, EXIT_WORDS, HELP, env_editor, several_choices_refusal
 from .toolcalls import TOOL_CALLS_NOTICE, end_reply
 
 _CTRL_C = object()  # what the input reader returns for Ctrl-C at an empty prompt
@@ -235,6 +235,9 @@ class Repl:
         name, _, value = arg.partition(" ")
         if not name:
             self.term.warn("Usage: /set NAME VALUE, e.g. /set temperature 0.3")
+            return
+        if name == "n" and value.strip().isdigit() and int(value) > 1:
+            self.term.warn(several_choices_refusal(f"/set n {value.strip()}"))
             return
         self.session.set_param(name, value.strip() or None)
         self.cmd_params("")
