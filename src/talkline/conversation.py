@@ -314,8 +314,12 @@ class ChatSession:
         fit = turn.prepared.fit if turn.prepared is not None else None
         if resp is not None:
             self.preflight.observe(self.model, fit, resp.usage)
+            # The embedded model answers under its GGUF file's name, which the catalog
+            # does not know: price it under the name it was asked for (free).
+            local = self.client.settings.is_local_model(self.model)
             turn.cost = self.preflight.cost(
-                resp.model or self.model, resp.usage, completion_text=resp.content,
+                self.model if local else resp.model or self.model, resp.usage,
+                completion_text=resp.content,
                 prompt_estimate=fit.prompt_tokens if fit is not None else None,
             )
         if self.store is None or turn.reply_id is None:

@@ -141,12 +141,14 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
     if not as_json and any(c.finish_reason == "tool_calls" for c in response.choices):
         term.status(TOOL_CALLS_NOTICE)
     if show_usage:
-        term.status(usage_line(response, turn.cost))
+        term.status(usage_line(response, turn.cost,
+                               free=settings.is_local_model(session.model)))
     return 0
 
 
-def usage_line(response: Any, cost: Any) -> str:
-    """`usage: 12 prompt + 30 completion = 42 tokens, $0.0001 (gpt-4o-mini)`."""
+def usage_line(response: Any, cost: Any, *, free: bool = False) -> str:
+    """`usage: 12 prompt + 30 completion = 42 tokens, $0.0001 (gpt-4o-mini)`; `free`: the
+    embedded model answered, which costs nothing."""
     from ..usage import format_usd
 
     u = response.usage
@@ -157,7 +159,9 @@ def usage_line(response: Any, cost: Any) -> str:
         extra += f", {u.reasoning_tokens} reasoning" if u.reasoning_tokens else ""
         text = (f"usage: {u.prompt_tokens} prompt + {u.completion_tokens} completion = "
                 f"{u.total_tokens} tokens{extra}")
-    if cost is not None:
+    if free:
+        text += ", free (embedded model)"
+    elif cost is not None:
         text += f", {'~' if cost.estimated else ''}{format_usd(cost.amount)}"
         text += " (estimate)" if cost.estimated else ""
     return f"{text} ({response.model})"

@@ -302,6 +302,8 @@ class Repl:
             return
         conv = store.get_conversation(cid)
         cost = f", ${conv.cost:.4f}" if conv.cost else ""
+        if self.settings.is_local_model(self.session.model) and not conv.cost:
+            cost = ", free (embedded model)"
         self.term.write_line(f"{conv.turns} turns: {conv.prompt_tokens} prompt + "
                              f"{conv.completion_tokens} completion tokens{cost}")
 
