@@ -212,3 +212,35 @@ def test_retry_continue_history_export_usage_and_tab_completion(server, talkline
     text = out.read_text()
     assert "second answer, a new branch" in text and "cut off and the rest." in text
     assert "first answer" not in text  # the retried branch is not on the active path
+
+
+def test_continue_then_a_question_sends_the_joined_reply_once(server, talkline_home):
+    from talkline.testing import Reply
+
+    server.script(Reply("Part one", finish_reason="length"), Reply(" and part two."))
+    child = spawn(server, talkline_home)
+    ask(child, "tell me in two parts", "/continue asks for more")
+    ask(child, "/continue", "and part two.")
+    ask(child, "and now?", "Echo: and now?")
+    assert server.chat_requests[-1].body["messages"] == [
+        {"role": "user", "content": "tell me in two parts"},
+        {"role": "assistant", "content": "Part one and part two."},
+        {"role": "user", "content": "and now?"},
+    ]
+    child.expect_exact(READY)
+    child.sendline("/history")
+    child.expect_exact("Echo: and now?")
+    shown = child.before
+    child.expect_exact(READY)
+    child.sendline("quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    # /history draws a header per message, then the message rendered like a reply
+    assert shown.count("assistant:") == 2, shown
+    assert "Part one and part two." in shown
+    assert "Part one\r\n" not in shown
+    db = sqlite3.connect(talkline_home / "talkline.db")
+    kept = db.execute("SELECT content FROM messages WHERE role = 'assistant' ORDER BY id")
+    assert [r[0] for r in kept] == ["Part one", "Part one and part two.", "Echo: and now?"]
+    db.close()

@@ -9,16 +9,18 @@ did not complete are kept but not sent back to the model as if they were answers
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, ContextLengthExceededError, StreamInterrupted, TalklineError
-from .types import ChatDelta, ChatParams, ChatResponse, Message, params_from_mapping
+from ._replies import Completion, known_params, response_fields
+from .errors import ConfigError, ContextLengthExceededError, TalklineError
+from .turn import Turn
+from .types import ChatParams, Message, params_from_mapping
 
 if TYPE_CHECKING:
     from .client import ChatStream, Client
     from .context import Summary
+    from .layers import ResolvedRequest
     from .preflight import Preflight, Prepared
     from .store import Conversation as StoredConversation
     from .store import ConversationStore, StoredMessage
@@ -30,63 +32,6 @@ SUMMARY_INSTRUCTIONS = (
     "Summarise this earlier part of a conversation in a few short paragraphs. Keep facts, "
     "names, numbers, decisions, and open questions; leave out pleasantries."
 )
-
-
-@dataclass
-class Turn:
-    """One exchange being streamed. Iterate for deltas; `response` once it completed."""
-
-    session: ChatSession
-    stream: ChatStream | _Completion
-    reply_id: int | None
-    started: float = field(default_factory=time.monotonic)
-    response: ChatResponse | None = None
-    status: str = "pending"
-    text: str = ""
-    prefix: str = ""  # a continued reply: the partial text it continues
-    prepared: Prepared | None = None
-    notices: list[str] = field(default_factory=list)
-    cost: Any = None  # talkline.usage.Cost of a completed reply, when priced
-
-    def __iter__(self) -> Iterator[ChatDelta]:
-        try:
-            try:
-                yield from self._deltas()
-            except ContextLengthExceededError as exc:
-                # The server still found the prompt too long: trim with its numbers, once.
-                if self.text or self.prepared is None:
-                    raise
-                self.stream, self.prepared = self.session._after_refusal(self, exc)
-                yield from self._deltas()
-        except StreamInterrupted as exc:
-            self.status = "interrupted"
-            self.session._finish_reply(self, error=str(exc), partial=exc.partial or self.text)
-            raise
-        except TalklineError as exc:
-            self.status = "error"
-            self.session._finish_reply(self, error=str(exc), partial=self.text)
-            raise
-        except BaseException:  # Ctrl-C, or the caller stopped reading
-            self.status = "interrupted"
-            self.session._finish_reply(self, error="interrupted", partial=self.text)
-            raise
-        self.response = self.stream.response
-        self.status = "complete"
-        self.session._finish_reply(self)
-
-    def _deltas(self) -> Iterator[ChatDelta]:
-        for delta in self.stream:
-            if delta.restart and delta.index == 0:
-                self.text = ""
-            elif delta.index == 0 and delta.content:
-                self.text += delta.content
-            yield delta
-
-    def until_done(self) -> ChatResponse:
-        for _ in self:
-            pass
-        assert self.response is not None
-        return self.response
 
 
 class ChatSession:
@@ -102,7 +47,11 @@ class ChatSession:
         model: str | None = None,
         params: ChatParams | None = None,
         preflight: Preflight | None = None,
+        request: ResolvedRequest | None = None,
     ) -> None:
+        """`request` (see `talkline.layers.resolve_request`) sets the model, system prompt
+        and parameters exactly, and stores them with `record` when they changed; without
+        it, `model`, `system` and `params` fall back to what `record` stored."""
         self.client = client
         self.store = store
         self.record = record
@@ -119,6 +68,12 @@ class ChatSession:
         stored_params = ChatParams.from_dict(record.params) if record and record.params else None
         self.params = params or stored_params or ChatParams()
         self._memory: list[Message] = []  # used without a store
+        if request is not None:
+            self.model, self.system, self.params = request.model, request.system, request.params
+            if record is not None and (record.model, record.system or None, record.params) != (
+                self.model, self.system, self.params.to_dict()
+            ):
+                self._save_settings()
 
     # -- state
 
@@ -137,11 +92,11 @@ class ChatSession:
 
     def _history_with_ids(self) -> list[tuple[Message, int | None]]:
         if self.store is None:
-            return [(m, None) for m in self._memory]
-        return [
+            return _answered_calls_only([(m, None) for m in self._memory])
+        return _answered_calls_only([
             (m.to_message(), m.id) for m in self.stored_messages()
             if not (m.role == "assistant" and m.status != "complete")
-        ]
+        ])
 
     def request_messages(self, extra: list[Message] | None = None) -> list[Message]:
         messages: list[Message] = []
@@ -215,17 +170,39 @@ class ChatSession:
         return self._reply(self.request_messages(), params)
 
     def continue_reply(self, **params: Any) -> Turn:
-        """Ask the model to go on from a reply that was cut off (kept as sent context)."""
+        """Ask the model to go on from the last reply (cut off, or interrupted).
+
+        The continued reply takes the partial one's place: what is sent next, and the
+        active branch, hold one reply with the joined text. The partial one stays in the
+        store on a branch of its own, and is put back if the continuation fails.
+        """
+        extra = [Message("user", CONTINUE_PROMPT)]
+        if self.store is None or self.record is None:
+            if not self._memory or self._memory[-1].role != "assistant":
+                raise ConfigError("Nothing to continue: the last message is not a reply.")
+            partial = self._memory.pop()
+            try:
+                turn = self._reply(self.request_messages([partial, *extra]), params)
+            except BaseException:
+                self._memory.append(partial)
+                raise
+            turn.prefix, turn.continues = partial.text, partial
+            return turn
         path = self.stored_messages()
         last = path[-1] if path else None
         if last is None or last.role != "assistant":
             raise ConfigError("Nothing to continue: the last message is not a reply.")
-        extra = [Message("assistant", last.content or ""), Message("user", CONTINUE_PROMPT)]
-        messages = self.request_messages()
-        if last.status == "complete":
-            messages = messages[:-1]
-        turn = self._reply(messages + extra, params)
-        turn.prefix = last.content or ""
+        self.store.set_head(self.record.id, last.parent_id)  # the reply goes in its place
+        try:
+            turn = self._reply(
+                self.request_messages([Message("assistant", last.content or ""), *extra]),
+                params,
+            )
+        except BaseException:
+            self.store.set_head(self.record.id, last.id)
+            raise
+        turn.prefix, turn.continues = last.content or "", last.to_message()
+        turn.replaces = last.id
         return turn
 
     def undo(self) -> int:
@@ -273,13 +250,13 @@ class ChatSession:
         self.last_turn = turn
         return turn
 
-    def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | _Completion:
-        kwargs = _known(prepared.params.to_body())
+    def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | Completion:
+        kwargs = known_params(prepared.params.to_body())
         kwargs.pop("model", None)
         if stream:
             return self.client.stream(prepared.messages, model=self.model, resume=resume,
                                       **kwargs)
-        return _Completion(self.client, prepared.messages, self.model, kwargs)
+        return Completion(self.client, prepared.messages, self.model, kwargs)
 
     def _prepare(self, messages: list[Message], params: ChatParams) -> Prepared:
         """Fit the window (summarising when so set) and check the budget."""
@@ -325,11 +302,11 @@ class ChatSession:
         return Summary(text, covers)
 
     def _after_refusal(self, turn: Turn, error: ContextLengthExceededError
-                       ) -> tuple[ChatStream | _Completion, Prepared]:
+                       ) -> tuple[ChatStream | Completion, Prepared]:
         assert turn.prepared is not None
         prepared = self.preflight.refit_after_refusal(turn.prepared, error, self.model)
         turn.notices.extend(prepared.notices)
-        streamed = not isinstance(turn.stream, _Completion)
+        streamed = not isinstance(turn.stream, Completion)
         return self._open(prepared, streamed, True), prepared
 
     def _finish_reply(self, turn: Turn, *, error: str | None = None, partial: str = "") -> None:
@@ -337,17 +314,25 @@ class ChatSession:
         fit = turn.prepared.fit if turn.prepared is not None else None
         if resp is not None:
             self.preflight.observe(self.model, fit, resp.usage)
+            # The embedded model answers under its GGUF file's name, which the catalog
+            # does not know: price it under the name it was asked for (free).
+            local = self.client.settings.is_local_model(self.model)
             turn.cost = self.preflight.cost(
-                resp.model or self.model, resp.usage, completion_text=resp.content,
+                self.model if local else resp.model or self.model, resp.usage,
+                completion_text=resp.content,
                 prompt_estimate=fit.prompt_tokens if fit is not None else None,
             )
         if self.store is None or turn.reply_id is None:
             if resp is not None:
-                self._memory.append(resp.message)
+                self._memory.append(resp.message if turn.continues is None else Message(
+                    "assistant", turn.prefix + resp.content,
+                    tool_calls=resp.message.tool_calls))
+            elif turn.continues is not None:
+                self._memory.append(turn.continues)
             return
         fields: dict[str, Any] = {"status": turn.status}
         if resp is not None:
-            fields.update(_response_fields(resp))
+            fields.update(response_fields(resp))
             fields["content"] = turn.prefix + fields["content"]
             if turn.cost is not None:
                 fields["cost"], fields["cost_estimated"] = turn.cost.amount, turn.cost.estimated
@@ -356,52 +341,21 @@ class ChatSession:
             fields["error"] = error
             fields["latency"] = time.monotonic() - turn.started
         self.store.update_message(turn.reply_id, **fields)
+        if turn.replaces is not None and turn.status != "complete" and self.record is not None:
+            self.store.set_head(self.record.id, turn.replaces)
 
 
-class _Completion:
-    """A non-streamed request shaped like a stream: one delta per choice, then done."""
-
-    def __init__(self, client: Client, messages: list[Message], model: str,
-                 params: dict[str, Any]) -> None:
-        self._args = (client, messages, model, params)
-        self.response: ChatResponse | None = None
-
-    def __iter__(self) -> Iterator[ChatDelta]:
-        client, messages, model, params = self._args
-        self.response = client.complete(messages, model=model, **params)
-        for choice in self.response.choices:
-            yield ChatDelta(index=choice.index, content=choice.message.text,
-                            finish_reason=choice.finish_reason)
-
-
-def _known(body: dict[str, Any]) -> dict[str, Any]:
-    names = set(ChatParams.field_names())
-    known = {k: v for k, v in body.items() if k in names}
-    rest = {k: v for k, v in body.items() if k not in names}
-    if rest:
-        known["extra_body"] = rest
-    return known
-
-
-def _response_fields(resp: ChatResponse) -> dict[str, Any]:
-    """The columns of a stored reply, cost included when the model's price is known."""
-    fields: dict[str, Any] = {
-        "content": resp.content,
-        "model": resp.model or resp.requested_model,
-        "finish_reason": resp.finish_reason,
-        "latency": resp.latency,
-        "ttft": resp.time_to_first_token,
-        "request_id": resp.request_id,
-    }
-    calls = resp.message.tool_calls
-    if calls:
-        fields["tool_calls"] = [c.to_dict() for c in calls]
-    if resp.usage is not None:
-        u = resp.usage
-        fields.update(
-            prompt_tokens=u.prompt_tokens,
-            completion_tokens=u.completion_tokens,
-            cached_tokens=u.cached_tokens,
-            reasoning_tokens=u.reasoning_tokens,
-        )
-    return fields
+def _answered_calls_only(history: list[tuple[Message, int | None]]
+                         ) -> list[tuple[Message, int | None]]:
+    """Tool calls no tool result answered (talkline does not run tools yet) are left out
+    of what is sent: the API refuses an assistant message whose calls are not followed
+    by their results. Such a reply's text, if any, is still sent."""
+    out: list[tuple[Message, int | None]] = []
+    for i, (message, mid) in enumerate(history):
+        following = history[i + 1][0] if i + 1 < len(history) else None
+        if message.tool_calls and (following is None or following.role != "tool"):
+            if not message.text:
+                continue
+            message = Message(message.role, message.content, name=message.name)
+        out.append((message, mid))
+    return out

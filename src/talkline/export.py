@@ -59,7 +59,11 @@ def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
             heading += f" ({m.model})"
         if m.status != "complete":
             heading += f" [{m.status}]"
-        lines += [f"## {heading}", "", m.content or "", ""]
+        lines += [f"## {heading}", ""]
+        if m.content or not m.tool_calls:
+            lines += [m.content or "", ""]
+        lines += [f"- tool call: `{tc.name}({tc.arguments})`" for tc in m.tool_calls]
+        lines += [""] if m.tool_calls else []
     return "\n".join(lines).rstrip() + "\n"
 
 

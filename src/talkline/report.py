@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +28,8 @@ class _Row(Protocol):
     def cost(self) -> float | None: ...
     @property
     def cost_estimated(self) -> bool: ...
+    @property
+    def requested_model(self) -> str | None: ...
 
 
 @dataclass
@@ -38,12 +40,15 @@ class Totals:
     cost: float = 0.0
     estimated: bool = False  # some of the cost is an estimate
     unpriced: int = 0  # replies with no known price
+    free: int = 0  # replies by the embedded (local) model, which costs nothing
 
-    def add(self, row: _Row) -> None:
+    def add(self, row: _Row, free: bool = False) -> None:
         self.requests += 1
         self.prompt_tokens += row.prompt_tokens or 0
         self.completion_tokens += row.completion_tokens or 0
-        if row.cost is None:
+        if free:
+            self.free += 1
+        elif row.cost is None:
             self.unpriced += 1
         else:
             self.cost += row.cost
@@ -56,7 +61,12 @@ class Totals:
     def to_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "cost": round(self.cost, 6),
-                "cost_estimated": self.estimated, "unpriced": self.unpriced}
+                "cost_estimated": self.estimated, "unpriced": self.unpriced,
+                "free": self.free}
+
+    @property
+    def all_free(self) -> bool:
+        return self.requests > 0 and self.free == self.requests
 
 
 @dataclass
@@ -78,14 +88,19 @@ class UsageReport:
 
 
 def build_report(rows: Iterable[_Row], *, since: float | None = None,
-                 until: float | None = None) -> UsageReport:
+                 until: float | None = None,
+                 is_local: Callable[[str], bool] | None = None) -> UsageReport:
+    """`is_local(name)` tells the embedded models (free) by the name a reply asked for
+    (`Settings.is_local_model`); without it, only `local` is."""
+    local = is_local or (lambda name: name == "local")
     report = UsageReport(since, until)
     for row in rows:
+        free = bool(row.requested_model) and local(str(row.requested_model))
         day = dt.datetime.fromtimestamp(row.created).strftime("%Y-%m-%d")
         for table, key in ((report.by_day, day), (report.by_model, row.model or "(unknown)"),
                            (report.by_conversation, row.conversation_id)):
-            table.setdefault(key, Totals()).add(row)
-        report.total.add(row)
+            table.setdefault(key, Totals()).add(row, free)
+        report.total.add(row, free)
     report.by_day = dict(sorted(report.by_day.items()))
     report.by_model = dict(sorted(report.by_model.items(), key=lambda kv: -kv[1].cost))
     report.by_conversation = dict(

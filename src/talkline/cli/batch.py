@@ -29,7 +29,7 @@ from ._batch_view import (
     show_batches,
     stop_with_notice,
 )
-from .options import announce, build_settings, request_options
+from .options import announce, build_settings, request_options, resolve_for
 
 
 @click.group()
@@ -45,7 +45,7 @@ def batch() -> None:
 
 
 def _input_options(path: Path, settings: Any, as_text: bool, column: str | None,
-                   id_column: str | None) -> Any:
+                   id_column: str | None, opts: dict[str, Any] | None = None) -> Any:
     from ..batch import InputOptions
 
     if as_text and column:
@@ -53,9 +53,10 @@ def _input_options(path: Path, settings: Any, as_text: bool, column: str | None,
     fmt: Any = "text" if as_text else "csv" if column or path.suffix.lower() == ".csv" else "jsonl"
     if fmt == "csv" and not column:
         raise click.UsageError("A CSV input needs --column NAME (the prompt column).")
-    params = {k: v for k, v in settings.params.to_body().items() if k != "model"}
-    return InputOptions(format=fmt, column=column, id_column=id_column, model=settings.model,
-                        system=settings.system, params=params)
+    request = resolve_for(opts or {}, None, settings)
+    params = {k: v for k, v in request.params.to_body().items() if k != "model"}
+    return InputOptions(format=fmt, column=column, id_column=id_column, model=request.model,
+                        system=request.system, params=params)
 
 
 def _catalog(settings: Any) -> Any:
@@ -135,7 +136,7 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
     if budget is not None and budget <= 0:
         raise click.UsageError("--budget must be more than 0.")
     announce(settings, term)
-    options = _input_options(input_path, settings, as_text, column, id_column)
+    options = _input_options(input_path, settings, as_text, column, id_column, opts)
     report = _scan(input_path, options, skip_invalid, term)
     if report.without_max_tokens and (tpm or settings.tpm or budget is not None):
         term.warn(f"{report.without_max_tokens} line(s) set no max_tokens: each is counted "
@@ -231,7 +232,7 @@ def submit_cmd(input_path: Path, as_text: bool, column: str | None, id_column: s
 
     term = Terminal()
     settings = build_settings(opts)
-    options = _input_options(input_path, settings, as_text, column, id_column)
+    options = _input_options(input_path, settings, as_text, column, id_column, opts)
     report = _scan(input_path, options, skip_invalid, term)
 
     def created(b: Any) -> None:

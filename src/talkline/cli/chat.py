@@ -3,6 +3,7 @@ through `talkline.conversation.ChatSession`, which stores it."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -12,9 +13,12 @@ import click
 from .options import (
     announce,
     build_settings,
+    given_now,
     open_conversation,
     progress_callbacks,
     request_options,
+    resolve_for,
+    system_replaced_notice,
 )
 
 EXIT_WORDS = {"quit", "exit", "/quit", "/exit", ":q"}
@@ -57,24 +61,36 @@ def chat(continue_: bool, cid: str | None, no_log: bool, **opts: Any) -> None:
     from .repl import Repl
     from .terminal import Terminal
 
+    given_n = given_now(opts).params.n
+    if given_n is not None and given_n > 1:
+        raise click.UsageError(several_choices_refusal(f"-n {given_n}"))
     settings = build_settings(opts)
     term = Terminal()
     announce(settings, term)
     store, record = open_conversation(settings, continue_=continue_, cid=cid, no_log=no_log)
+    request = resolve_for(opts, record, settings)
+    if (request.params.n or 1) > 1:  # stored by a one-shot `-n`, or set in config.toml
+        term.status(f"n = {request.params.n} is not used here: a chat continues one reply.")
+        request = dataclasses.replace(request, params=dataclasses.replace(request.params, n=None))
+    notice = system_replaced_notice(request)
+    if notice:
+        term.status(notice)
     client = Client(settings=settings, **progress_callbacks(term))
     try:
-        session = ChatSession(
-            client, store, record=record,
-            system=opts.get("system") if record is not None else settings.system,
-            model=opts.get("model"),
-            params=settings.params if record is None else None,
-        )
+        session = ChatSession(client, store, record=record, request=request)
         Repl(session, term, settings).run()
     finally:
         client.close()
         if store is not None:
             store.close()
     sys.exit(0)
+
+
+def several_choices_refusal(what: str) -> str:
+    """Why the REPL takes no `n` above 1, and what to use instead."""
+    count = what.split()[-1]
+    return (f"{what}: a chat continues one reply; use the one-shot command "
+            f'(talkline -n {count} "...") for several choices.')
 
 
 def env_editor() -> str:

@@ -58,11 +58,29 @@ def request_options(func: F) -> F:
 
 
 def build_settings(opts: dict[str, Any]) -> Any:
-    """Settings from the shared options (flags win over environment and config)."""
+    """Settings from the connection flags, the environment and the config file. The
+    request flags are a layer of their own (`given_now`), applied by `resolve_request`."""
     from ..config import Settings
+
+    given_now(opts)  # a wrong flag is a usage error before anything else is read
+    return Settings.resolve(
+        model=opts.get("model"),
+        base_url=opts.get("base_url"),
+        api_key=opts.get("api_key"),
+        system=opts.get("system"),
+        retries=opts.get("retries"),
+        idle_timeout=opts.get("idle_timeout"),
+        fallbacks=opts.get("fallbacks") or None,
+        budget=opts.get("budget"),
+        context_strategy=opts.get("context_strategy"),
+    )
+
+
+def given_now(opts: dict[str, Any]) -> Any:
+    """Only the request values given on this command line (`talkline.layers.Given`)."""
     from ..errors import ConfigError
-    from ..preflight import uses_max_completion_tokens
-    from ..types import params_from_mapping
+    from ..layers import Given
+    from ..types import ChatParams, params_from_mapping
 
     params: dict[str, Any] = {
         "temperature": opts.get("temperature"),
@@ -79,32 +97,36 @@ def build_settings(opts: dict[str, Any]) -> Any:
         params["response_format"] = {"type": "json_object"}
     for name, value in opts.get("extra_params") or ():
         params[name] = value
+    max_tokens = opts.get("max_tokens")
     try:
-        params_from_mapping({k: v for k, v in params.items() if v is not None})
+        given = params_from_mapping({k: v for k, v in params.items() if v is not None})
+        if max_tokens is not None:
+            ChatParams(max_tokens=max_tokens)
     except ConfigError as exc:
         raise click.UsageError(exc.message) from None
-    settings = Settings.resolve(
-        model=opts.get("model"),
-        base_url=opts.get("base_url"),
-        api_key=opts.get("api_key"),
-        system=opts.get("system"),
-        params=params,
-        retries=opts.get("retries"),
-        idle_timeout=opts.get("idle_timeout"),
-        fallbacks=opts.get("fallbacks") or None,
-        budget=opts.get("budget"),
-        context_strategy=opts.get("context_strategy"),
-    )
-    max_tokens = opts.get("max_tokens")
-    if max_tokens is not None:
-        field = (
-            "max_completion_tokens" if uses_max_completion_tokens(settings.model) else "max_tokens"
-        )
-        try:
-            settings = settings.replace(params=settings.params.merge(**{field: max_tokens}))
-        except ConfigError as exc:
-            raise click.UsageError(exc.message) from None
-    return settings
+    return Given(model=opts.get("model"), system=opts.get("system"), params=given,
+                 max_tokens=max_tokens)
+
+
+def resolve_for(opts: dict[str, Any], record: Any, settings: Any) -> Any:
+    """The model, system prompt and parameters of this request: flags given now > what
+    the conversation stored > settings (`talkline.layers.resolve_request`)."""
+    from ..errors import ConfigError
+    from ..layers import resolve_request
+
+    try:
+        return resolve_request(given_now(opts), record, settings)
+    except ConfigError as exc:
+        raise click.UsageError(exc.message) from None
+
+
+def system_replaced_notice(request: Any) -> str | None:
+    """The stderr line for a continued conversation given a new system prompt."""
+    if not request.system_replaced:
+        return None
+    old = " ".join(request.replaced_system.split())
+    was = f'"{old[:60]}…"' if len(old) > 60 else f'"{old}"' if old else "none"
+    return f"system prompt replaced for this conversation from this turn on (was: {was})"
 
 
 LOCAL_NOTICE = (

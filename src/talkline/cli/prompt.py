@@ -14,7 +14,10 @@ from .options import (
     open_conversation,
     progress_callbacks,
     request_options,
+    resolve_for,
+    system_replaced_notice,
 )
+from .toolcalls import TOOL_CALLS_NOTICE, end_reply, show_tool_calls
 
 
 def read_stdin() -> str:
@@ -76,16 +79,15 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
     settings = build_settings(opts)
     announce(settings, term)
     store, record = open_conversation(settings, continue_=continue_, cid=cid, no_log=no_log)
+    request = resolve_for(opts, record, settings)
+    notice = system_replaced_notice(request)
+    if notice:
+        term.status(notice)
 
-    n = settings.params.n or 1
+    n = request.params.n or 1
     client = Client(settings=settings, **progress_callbacks(term))
     try:
-        session = ChatSession(
-            client, store, record=record, system=opts.get("system"), model=opts.get("model"),
-            params=settings.params if record is None else None,
-        )
-        if record is not None and opts.get("system") is None and not record.system:
-            session.system = settings.system
+        session = ChatSession(client, store, record=record, request=request)
         streamed = not (as_json or no_stream)
         turn = session.send(text, stream=streamed,
                             resume=not (force_stream and not term.out_tty))
@@ -118,7 +120,7 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
         elif buffered:
             _print_choices(term, response)
         else:
-            term.end_answer()
+            end_reply(term, response.message)
     finally:
         client.close()
         if store is not None:
@@ -136,13 +138,17 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
                       "(finish_reason: length). Raise --max-tokens for a longer answer.")
         elif choice.finish_reason == "content_filter":
             term.warn("Warning: the answer was stopped by the provider's content filter.")
+    if not as_json and any(c.finish_reason == "tool_calls" for c in response.choices):
+        term.status(TOOL_CALLS_NOTICE)
     if show_usage:
-        term.status(usage_line(response, turn.cost))
+        term.status(usage_line(response, turn.cost,
+                               free=settings.is_local_model(session.model)))
     return 0
 
 
-def usage_line(response: Any, cost: Any) -> str:
-    """`usage: 12 prompt + 30 completion = 42 tokens, $0.0001 (gpt-4o-mini)`."""
+def usage_line(response: Any, cost: Any, *, free: bool = False) -> str:
+    """`usage: 12 prompt + 30 completion = 42 tokens, $0.0001 (gpt-4o-mini)`; `free`: the
+    embedded model answered, which costs nothing."""
     from ..usage import format_usd
 
     u = response.usage
@@ -153,29 +159,38 @@ def usage_line(response: Any, cost: Any) -> str:
         extra += f", {u.reasoning_tokens} reasoning" if u.reasoning_tokens else ""
         text = (f"usage: {u.prompt_tokens} prompt + {u.completion_tokens} completion = "
                 f"{u.total_tokens} tokens{extra}")
-    if cost is not None:
+    if free:
+        text += ", free (embedded model)"
+    elif cost is not None:
         text += f", {'~' if cost.estimated else ''}{format_usd(cost.amount)}"
         text += " (estimate)" if cost.estimated else ""
     return f"{text} ({response.model})"
 
 
 def _print_choices(term: Any, response: Any) -> None:
-    if term.rich:
-        text = response.content if len(response.choices) == 1 else "\n\n".join(
+    single = len(response.choices) == 1
+    if term.rich and not any(c.message.tool_calls for c in response.choices):
+        term.write_markdown(response.content if single else "\n\n".join(
             f"## Choice {c.index + 1}\n\n{c.message.text}" for c in response.choices
-        )
-        term.write_markdown(text)
+        ))
         return
-    if len(response.choices) == 1:
-        term.write_answer(response.content)
-        term.end_answer()
+    if term.rich:
+        for choice in response.choices:
+            text = choice.message.text
+            if not single:
+                text = f"## Choice {choice.index + 1}\n\n{text}"
+            if text:
+                term.write_markdown(text)
+            show_tool_calls(term, choice.message)
         return
     for choice in response.choices:
-        term.write_line(f"## Choice {choice.index + 1}")
-        term.write_line()
+        if not single:
+            term.write_line(f"## Choice {choice.index + 1}")
+            term.write_line()
         term.write_answer(choice.message.text)
-        term.end_answer()
-        term.write_line()
+        end_reply(term, choice.message)
+        if not single:
+            term.write_line()
 
 
 

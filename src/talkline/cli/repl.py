@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import StreamInterrupted, TalklineError
-from .chat import COMMANDS, EXIT_WORDS, HELP, env_editor
+from .chat import COMMANDS, EXIT_WORDS, HELP, env_editor, several_choices_refusal
 from .gauge import window_gauge
+from .toolcalls import TOOL_CALLS_NOTICE, end_reply
 from .typeahead import TypeAhead
 
 _CTRL_C = object()  # what the input reader returns for Ctrl-C at an empty prompt
@@ -189,10 +190,16 @@ class Repl:
                         term.erase_answer()
                     elif delta.index == 0 and delta.content:
                         term.write_answer(delta.content)
-            term.end_answer()
-            self.last_reply = turn.text
-            if turn.response is not None and turn.response.finish_reason == "length":
+            response = turn.response
+            if response is not None:
+                end_reply(term, response.message)
+            else:
+                term.end_answer()
+            self.last_reply = turn.prefix + turn.text
+            if response is not None and response.finish_reason == "length":
                 term.warn("The reply was cut off by the token limit; /continue asks for more.")
+            elif response is not None and response.finish_reason == "tool_calls":
+                term.status(TOOL_CALLS_NOTICE)
         except KeyboardInterrupt:
             term.interrupt_answer()
         except StreamInterrupted as exc:
@@ -241,6 +248,9 @@ class Repl:
         name, _, value = arg.partition(" ")
         if not name:
             self.term.warn("Usage: /set NAME VALUE, e.g. /set temperature 0.3")
+            return
+        if name == "n" and value.strip().isdigit() and int(value) > 1:
+            self.term.warn(several_choices_refusal(f"/set n {value.strip()}"))
             return
         self.session.set_param(name, value.strip() or None)
         self.cmd_params("")
@@ -310,6 +320,8 @@ class Repl:
             return
         conv = store.get_conversation(cid)
         cost = f", ${conv.cost:.4f}" if conv.cost else ""
+        if self.settings.is_local_model(self.session.model) and not conv.cost:
+            cost = ", free (embedded model)"
         self.term.write_line(f"{conv.turns} turns: {conv.prompt_tokens} prompt + "
                              f"{conv.completion_tokens} completion tokens{cost}")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+FREE = "free (embedded model)"
+
 
 @click.command()
 @click.option("--since", default="30d", show_default=True,
@@ -12,7 +14,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def usage(since: str, until: str | None, as_json: bool) -> None:
     """Tokens and cost of stored replies, with a daily bar chart."""
-    from ..config import Paths
+    from ..config import Settings
     from ..report import build_report, parse_when
     from ..store import ConversationStore
     from ..usage import format_usd
@@ -20,10 +22,11 @@ def usage(since: str, until: str | None, as_json: bool) -> None:
 
     start = parse_when(since)
     stop = parse_when(until, end=True) if until else None
-    store = ConversationStore.open(Paths.resolve())
+    settings = Settings.resolve()
+    store = ConversationStore.open(settings.paths)
     try:
         report = build_report(store.usage_rows(since=start, until=stop), since=start,
-                              until=stop)
+                              until=stop, is_local=settings.is_local_model)
     finally:
         store.close()
     term = Terminal()
@@ -36,6 +39,8 @@ def usage(since: str, until: str | None, as_json: bool) -> None:
         return
 
     def money(totals: object) -> str:
+        if getattr(totals, "all_free", False):
+            return FREE
         cost = getattr(totals, "cost", 0.0)
         mark = "~" if getattr(totals, "estimated", False) else ""
         return mark + format_usd(cost) if cost else "-"
@@ -65,5 +70,6 @@ def usage(since: str, until: str | None, as_json: bool) -> None:
     term.write_line("")
     note = " (~ marks estimates)" if t.estimated else ""
     unpriced = f"; {t.unpriced} replies had no known price" if t.unpriced else ""
+    free = f"; {t.free} replies {FREE}" if t.free and not t.all_free else ""
     term.write_line(f"Total: {t.requests} replies, {t.tokens:,} tokens, {money(t)}{note}"
-                    f"{unpriced}")
+                    f"{free}{unpriced}")

@@ -133,6 +133,7 @@ class UsageRow:
     cost: float | None
     cost_estimated: bool
     batch: bool
+    requested_model: str | None = None  # the name asked for: `local`, not the GGUF file
 
 
 @dataclass(frozen=True)

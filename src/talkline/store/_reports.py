@@ -53,7 +53,8 @@ class ReportsMixin:
                 "SELECT created, conversation_id, coalesce(model, requested_model), "
                 "coalesce(prompt_tokens, 0), coalesce(completion_tokens, 0), "
                 "coalesce(cached_tokens, 0), coalesce(reasoning_tokens, 0), cost, "
-                f"cost_estimated, batch FROM messages WHERE role = 'assistant'{where} "
+                f"cost_estimated, batch, requested_model FROM messages "
+                f"WHERE role = 'assistant'{where} "
                 "ORDER BY created, id",
                 args,
             ).fetchall()
