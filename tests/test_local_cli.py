@@ -14,7 +14,6 @@ import pexpect
 import pytest
 
 from .clihelp import SRC
-
 from .localmodel import require_model
 
 require_model()

@@ -120,9 +120,9 @@ def test_models_dir_falls_back_when_the_environment_is_read_only(
     monkeypatch.setattr(sys, "prefix", str(prefix))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
-    real_access = os.access
+    real_access = os.access  # tests run as root: nothing is read-only
     monkeypatch.setattr(F.os, "access", lambda p, mode: False if str(p).startswith(
-        str(prefix)) or str(p) == str(tmp_path) else real_access(p, mode))  # tests run as root: nothing is read-only
+        str(prefix)) or str(p) == str(tmp_path) else real_access(p, mode))
     assert F.models_dir() != prefix / "share" / "talkline" / "models"
     assert F.models_dir().name == "models"
     assert F.environment_dir() == prefix / "share" / "talkline" / "models"
