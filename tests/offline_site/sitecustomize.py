@@ -23,7 +23,7 @@ def _guarded(self, address):  # type: ignore[no-untyped-def]
 
 socket.socket.connect = _guarded  # type: ignore[method-assign]
 
-if os.environ.get("TALKLINE_TEST_BLOCK_LLAMA"):
+if os.environ.get("TALKLINE_TEST_BLOCK_XLLAMACPP"):
     import sys
 
-    sys.modules["llama_cpp"] = None  # type: ignore[assignment]
+    sys.modules["xllamacpp"] = None  # type: ignore[assignment]

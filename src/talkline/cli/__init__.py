@@ -19,6 +19,7 @@ _COMMANDS = {
     "batch": ("talkline.cli.batch", "batch"),
     "history": ("talkline.cli.history", "history"),
     "keys": ("talkline.cli.keys", "keys"),
+    "local": ("talkline.cli.local_cmd", "local"),
     "config": ("talkline.cli.config_cmd", "config"),
     "models": ("talkline.cli.models", "models"),
     "tokens": ("talkline.cli.tokens_cmd", "tokens"),
