@@ -4,8 +4,9 @@
 event of the test process and records each path that lies in the repository's parent folder
 but outside the repository (such as a folder of notes beside the clone, which a clone
 elsewhere does not have). The interpreter, its site-packages and the temp dir are exempt, as
-are system folders, unless one of them holds the repository itself. tests/conftest.py installs the guard for the session and
-fails the test (or the collection) during which such a file was opened.
+are system folders, unless one of them holds the repository itself. tests/conftest.py
+installs the guard for the session and fails the test (or the collection) during which such
+a file was opened.
 """
 
 from __future__ import annotations

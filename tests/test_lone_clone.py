@@ -63,3 +63,11 @@ def test_wire_and_schema_tests_pass_in_a_clone_with_nothing_beside_it(tmp_path: 
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", summary)}
     assert counts.get("passed", 0) >= 80, summary
     assert not {"failed", "error", "errors"} & counts.keys(), summary
+
+
+def test_ci_runs_the_same_tests_in_a_clone_of_its_own() -> None:
+    run = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    step = run[run.index("mktemp -d"):]
+    assert 'git clone --quiet . "$lone/talkline"' in step
+    assert 'PYTHONPATH="$PWD/src" python -m pytest -p no:cacheprovider' in step
+    assert [t for t in WIRE_AND_SCHEMA_TESTS if t not in step] == []
