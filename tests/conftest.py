@@ -17,6 +17,10 @@ if _SRC.is_dir() and str(_SRC) not in sys.path:
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))  # `from openapi_schema import validate` works everywhere
 
+from repo_guard import GUARD  # noqa: E402
+
+GUARD.install()  # from here on, every file the session opens beside the repository is noted
+
 if TYPE_CHECKING:
     from talkline.testing import ScriptedServer
 
@@ -54,3 +58,33 @@ def server() -> Iterator[ScriptedServer]:
 
     with ScriptedServer() as srv:
         yield srv
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """A test (setup, call or teardown) that opened a file beside the repository fails."""
+    report: pytest.TestReport = yield
+    paths = GUARD.take()
+    if paths:
+        report.outcome = "failed"
+        report.longrepr = GUARD.message(paths)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectReport:
+    """So does a module that opens one when it is imported."""
+    report: pytest.CollectReport = yield
+    paths = GUARD.take()
+    if paths:
+        report.outcome = "failed"
+        report.longrepr = GUARD.message(paths)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Anything opened beside the repository after the last report fails the run."""
+    paths = GUARD.take()
+    if paths:
+        sys.stderr.write(GUARD.message(paths) + "\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

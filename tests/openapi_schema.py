@@ -1,22 +1,22 @@
-"""Validate objects against the official OpenAI OpenAPI 3.1 spec's component schemas."""
+"""Validate objects against the official OpenAI OpenAPI 3.1 spec's component schemas.
+
+The schemas are the repository's own cut of the spec, `tests/openapi/openapi-subset.json`
+(see SOURCE.md there; `tools/cut_openapi.py` makes it), so the suite needs nothing from
+outside the repository.
+"""
 
 from __future__ import annotations
 
 import functools
-import os
-import pickle
-import tempfile
+import json
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "openapi" / "openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parent / "openapi" / "openapi-subset.json"
 
 __all__ = ["SPEC_PATH", "validate"]
-
-_CACHE_VERSION = 1
 
 
 def _fix_nullable(node: Any) -> Any:
@@ -35,37 +35,20 @@ def _fix_nullable(node: Any) -> Any:
 
 @functools.lru_cache(maxsize=1)
 def _components() -> dict[str, Any]:
-    """The spec's component schemas (nullable fixed), parsed once per process; the parsed
-    form is also cached as a pickle in the temp dir, keyed by the spec's size and mtime."""
-    stat = SPEC_PATH.stat()
-    cache = Path(tempfile.gettempdir()) / (
-        f"talkline-openapi-{stat.st_size}-{stat.st_mtime_ns}-{_CACHE_VERSION}.pickle"
-    )
-    try:
-        with cache.open("rb") as f:
-            cached: dict[str, Any] = pickle.load(f)
-        return cached
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-        pass
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    """The subset's component schemas (nullable fixed), parsed once per process."""
     with SPEC_PATH.open("rb") as f:
-        spec = yaml.load(f, Loader=loader)
-    components = {"schemas": _fix_nullable(spec["components"]["schemas"])}
-    try:
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(components, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache)  # atomic: parallel workers never see half a file
-    except OSError:
-        pass
-    return components
+        spec = json.load(f)
+    return {"schemas": _fix_nullable(spec["components"]["schemas"])}
 
 
 @functools.cache
 def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
     components = _components()
     if schema_name not in components["schemas"]:
-        raise KeyError(f"no schema {schema_name!r} in {SPEC_PATH}")
+        raise KeyError(
+            f"no schema {schema_name!r} in {SPEC_PATH.name}: add it to ROOTS in "
+            "tools/cut_openapi.py and run the tool on the full spec"
+        )
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$ref": f"#/components/schemas/{schema_name}",
