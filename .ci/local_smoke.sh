@@ -3,7 +3,7 @@
 #   pip install -e '.[local]' && talkline local install     (timed; no compiler)
 #   talkline "What is the capital of France?"                (no network; mentions Paris)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.."  # repo-boundary: ok (from .ci/ to the repository root)
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
