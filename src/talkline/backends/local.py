@@ -11,7 +11,7 @@ by name with `register_local_model` (config.toml's `[models.NAME] path = "..."`)
 named `local` replaces the default model.
 
 Defaults a 135M model needs, applied to every request unless the caller set them:
-`max_tokens` 512, `repeat_penalty` 1.1 (llama.cpp's, via extra_body), temperature 0.2;
+`max_tokens` 512, `repeat_penalty` 1.1 (llama.cpp's, via extra_body), temperature 0 (greedy: the same answer every time);
 a `default_system_prompt` when the request has no system/developer message; and a
 `RepeatGuard` that ends the answer when the same non-blank line of >= 20 characters comes
 3 times in a row (not under a JSON response_format or a grammar). An answer ended by the

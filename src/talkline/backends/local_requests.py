@@ -2,7 +2,7 @@
 choice, and each choice's stream through the repeated-line guard.
 
 Defaults, unless the caller set them: `max_tokens` 512, `repeat_penalty` 1.1 (llama.cpp's,
-sent in the body), temperature 0.2, and a system prompt when there is none. The guard
+sent in the body), temperature 0 (greedy, so a question gets the same answer each time), and a system prompt when there is none. The guard
 (`RepeatGuard`) is off under a JSON response_format or a grammar. A choice it ends keeps
 its text up to the repeated line's first occurrence and finishes with `stop`.
 """
@@ -34,7 +34,7 @@ __all__ = [
 
 DEFAULT_MAX_TOKENS = 512
 DEFAULT_REPEAT_PENALTY = 1.1
-DEFAULT_TEMPERATURE = 0.2
+DEFAULT_TEMPERATURE = 0.0
 MAX_LOCAL_N = 8
 
 
