@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from talkline.batch import BatchRunner, batch_client, iter_requests, scan_input
-from talkline.config import Settings
+from talkline.settings import Settings
 from talkline.testing import ScriptedServer
 
 PROMPT = "Summarise the plot of a short story about a lighthouse keeper in two sentences."

@@ -35,7 +35,7 @@ VARIANTS = ("talkline", "direct")
 
 
 def _model() -> Path:
-    from talkline.backends.local_files import find_default_model
+    from talkline.backends.local.files import find_default_model
 
     path = find_default_model()
     if path is None:
@@ -56,7 +56,7 @@ def worker(variant: str, max_tokens: int, threads: int) -> dict[str, Any]:
     tokens = 0
     if variant == "talkline":
         from talkline.backends.base import ChatRequest
-        from talkline.backends.local import LocalBackend, LocalModelSpec
+        from talkline.backends.local.backend import LocalBackend, LocalModelSpec
         from talkline.types import ChatParams, Message
 
         backend = LocalBackend(LocalModelSpec("bench", path, n_ctx=N_CTX, n_threads=threads))
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--worker", choices=VARIANTS)
     args = parser.parse_args()
-    from talkline.backends.local_server import default_threads
+    from talkline.backends.local.server import default_threads
 
     threads = args.threads or default_threads()
     if args.worker:

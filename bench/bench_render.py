@@ -43,8 +43,8 @@ from rich.console import Console  # noqa: E402
 from rich.live import Live  # noqa: E402
 from rich.markdown import Markdown  # noqa: E402
 
-from talkline.cli.render import MarkdownStream  # noqa: E402
-from talkline.cli.sanitize import StreamSanitizer  # noqa: E402
+from talkline.cli.output.render import MarkdownStream  # noqa: E402
+from talkline.cli.output.sanitize import StreamSanitizer  # noqa: E402
 
 WIDTH, HEIGHT = 100, 40
 TOKEN_CHARS = 4

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from talkline.context import fit_to_context  # noqa: E402
-from talkline.tokens import TokenCounter, get_encoding  # noqa: E402
+from talkline.planning.context import fit_to_context  # noqa: E402
+from talkline.planning.tokens import TokenCounter, get_encoding  # noqa: E402
 from talkline.types import Message  # noqa: E402
 
 WORDS = (
@@ -56,7 +56,7 @@ def main() -> None:
     args = ap.parse_args()
 
     start = time.perf_counter()
-    from talkline.tokens import encoding_for_model
+    from talkline.planning.tokens import encoding_for_model
 
     name = encoding_for_model(args.model)
     if name:

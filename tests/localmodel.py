@@ -13,7 +13,7 @@ import pytest
 
 
 def require_model() -> Path:
-    from talkline.backends.local_files import find_default_model
+    from talkline.backends.local.files import find_default_model
 
     why = None
     try:

@@ -24,8 +24,8 @@ from talkline.batch import (
     split_requests,
     submit,
 )
-from talkline.config import Paths
 from talkline.errors import NotFoundError
+from talkline.settings import Paths
 from talkline.store import ConversationStore
 from talkline.testing import ScriptedServer
 

@@ -34,8 +34,8 @@ from talkline.batch import (
     scan_results,
 )
 from talkline.batch._records import worst_case
-from talkline.config import Paths, Settings
 from talkline.retry import RetryPolicy
+from talkline.settings import Paths, Settings
 from talkline.store import ConversationStore
 from talkline.testing import Error, Fault, Reply, ScriptedServer
 

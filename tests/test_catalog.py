@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from talkline.catalog import Catalog, ModelInfo, default_catalog, load_user_catalog, lookup
-from talkline.cli.catalog_cmd import print_catalog
-from talkline.cli.terminal import Terminal
+from talkline.cli.commands.catalog import print_catalog
+from talkline.cli.output.terminal import Terminal
 from talkline.errors import ConfigError
-from talkline.tokens import encoding_for_model
+from talkline.planning.catalog import Catalog, ModelInfo, default_catalog, load_user_catalog, lookup
+from talkline.planning.tokens import encoding_for_model
 
 # The project's reference table (REFERENCE.md, which lives outside the repository, so the
 # suite does not read it), pinned row by row: context, max output, input, cached input,

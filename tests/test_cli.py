@@ -215,7 +215,7 @@ def test_models_lists_server_models(server):
 
 
 def test_plain_http_to_a_remote_host_warns():
-    from talkline.config import Settings
+    from talkline.settings import Settings
 
     s = Settings.resolve(api_key=KEY, base_url="http://example.invalid/v1")
     assert "clear text" in (s.insecure_key_warning() or "")

@@ -7,8 +7,8 @@ import io
 import stat
 from pathlib import Path
 
-from talkline.cli.clipboard import OSC52_LIMIT, copy_text, osc52
-from talkline.cli.terminal import Terminal
+from talkline.cli.output.terminal import Terminal
+from talkline.cli.repl.clipboard import OSC52_LIMIT, copy_text, osc52
 
 
 def test_osc52_sequence_plain_and_inside_tmux() -> None:

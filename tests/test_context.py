@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from talkline.context import (
+from talkline.errors import ContextLengthExceededError, ParamError, error_from_response
+from talkline.planning.context import (
     FitResult,
     PromptTooLongError,
     Summary,
@@ -17,8 +18,7 @@ from talkline.context import (
     server_limits,
     trim_for_server_error,
 )
-from talkline.errors import ContextLengthExceededError, ParamError, error_from_response
-from talkline.tokens import TokenCounter
+from talkline.planning.tokens import TokenCounter
 from talkline.types import Message, ToolCall
 
 SYSTEM = Message("system", "You are a helpful assistant.")

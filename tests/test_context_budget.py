@@ -9,12 +9,12 @@ import sqlite3
 import pytest
 
 from talkline.client import Client
-from talkline.config import Settings
-from talkline.conversation import SUMMARY_INSTRUCTIONS, ChatSession
 from talkline.errors import BudgetExceededError
+from talkline.planning.tokens import TokenCounter
+from talkline.session.conversation import SUMMARY_INSTRUCTIONS, ChatSession
+from talkline.settings import Settings
 from talkline.store import ConversationStore
 from talkline.testing import Error, Reply
-from talkline.tokens import TokenCounter
 from talkline.types import Message
 
 from .clihelp import run

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from talkline.client import Client
-from talkline.config import Settings
-from talkline.conversation import CONTINUE_PROMPT, ChatSession
 from talkline.errors import TalklineError
+from talkline.session.conversation import CONTINUE_PROMPT, ChatSession
+from talkline.settings import Settings
 from talkline.store import ConversationStore
 from talkline.testing import Error, Reply
 

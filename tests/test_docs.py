@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from talkline.cli import cli
-from talkline.config import Settings
+from talkline.settings import Settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -120,7 +120,7 @@ def test_every_default_a_help_text_states_is_the_one_the_code_uses():
 
 
 def test_the_default_results_file_is_the_one_the_help_names(tmp_path: Path):
-    from talkline.cli._batch_options import default_output
+    from talkline.cli.commands._batch_options import default_output
 
     run = dict(every_command())["batch run"]
     output = next(p for p in run.params if p.name == "output")

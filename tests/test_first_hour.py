@@ -19,10 +19,10 @@ import pytest
 
 from talkline import Client
 from talkline.batch import BatchRunner, batch_client
-from talkline.config import Settings
 from talkline.errors import MissingKeyError, NotFoundError, error_from_response
-from talkline.keycheck import needs_key
+from talkline.settings import Settings
 from talkline.testing import Fault, Reply, ScriptedServer
+from talkline.wire.keycheck import needs_key
 
 from .clihelp import SRC, run
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from talkline.cli.gauge import format_tokens, window_gauge
+from talkline.cli.repl.gauge import format_tokens, window_gauge
 from talkline.client import Client
-from talkline.config import Settings
-from talkline.conversation import ChatSession
+from talkline.session.conversation import ChatSession
+from talkline.settings import Settings
 from talkline.store import ConversationStore
 from talkline.testing import Reply
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from talkline.backends import local as L
-from talkline.backends import local_server
 from talkline.backends.base import ChatRequest
+from talkline.backends.local import backend as L
+from talkline.backends.local import server as local_server
 from talkline.errors import ContextLengthExceededError, NotFoundError, ParamError
 from talkline.types import ChatDelta, ChatParams, Message
 
@@ -211,7 +211,7 @@ def test_a_file_that_is_not_a_model_names_the_fix(tmp_path: Any) -> None:
 
 
 def test_import_is_cheap_and_needs_no_xllamacpp() -> None:
-    code = ("import sys; sys.modules['xllamacpp'] = None; import talkline.backends.local; "
+    code = ("import sys; sys.modules['xllamacpp'] = None; import talkline.backends.local.backend; "
             "print('xllamacpp' in sys.modules and sys.modules['xllamacpp'] is not None)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from talkline.backends import local_files as F
+from talkline.backends.local import files as F
 from talkline.errors import ConfigError
 
 from .clihelp import SRC

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.markdown import Markdown
 
-from talkline.cli import render as render_module
-from talkline.cli._blocks import Block, BlockSplitter
-from talkline.cli.render import MarkdownStream
-from talkline.cli.terminal import Terminal
+from talkline.cli.output import render as render_module
+from talkline.cli.output._blocks import Block, BlockSplitter
+from talkline.cli.output.render import MarkdownStream
+from talkline.cli.output.terminal import Terminal
 
 
 def frame(text: str) -> str:
@@ -626,7 +626,7 @@ def test_importing_the_terminal_does_not_import_rich() -> None:
 
     from .clihelp import SRC
 
-    code = "import talkline.cli.terminal, sys, json; print(json.dumps(sorted(sys.modules)))"
+    code = "import talkline.cli.output.terminal, sys, json; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

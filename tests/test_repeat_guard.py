@@ -8,10 +8,10 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from talkline.backends import local as L
 from talkline.backends.base import ChatRequest
-from talkline.backends.local_server import LocalServer
-from talkline.backends.repeat_guard import RepeatGuard
+from talkline.backends.local import backend as L
+from talkline.backends.local.repeat_guard import RepeatGuard
+from talkline.backends.local.server import LocalServer
 from talkline.testing import Reply
 from talkline.types import ChatParams, Message
 

@@ -13,14 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from talkline.cli.sanitize import (
+from talkline.cli.output.sanitize import (
     UNSAFE,
     StreamSanitizer,
     is_safe,
     sanitize,
     sanitize_markdown,
 )
-from talkline.cli.terminal import Terminal
+from talkline.cli.output.terminal import Terminal
 from talkline.testing import Error, Reply, ScriptedServer
 
 from .clihelp import SRC

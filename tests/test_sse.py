@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from talkline.backends.remote import StreamDecoder
 from talkline.errors import RateLimitError, ServerError, StreamInterrupted
-from talkline.sse import SSEDecoder
+from talkline.wire.sse import SSEDecoder
 
 
 def decode_all(chunks: list[str]) -> list[str]:

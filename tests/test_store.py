@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from talkline.config import Paths
 from talkline.errors import TalklineError
+from talkline.settings import Paths
 from talkline.store import (
     MIGRATIONS,
     Conversation,

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import talkline.tokens as tokens_mod
-from talkline.tokens import (
+import talkline.planning.tokens as tokens_mod
+from talkline.planning.tokens import (
     Estimator,
     ServerTokenizer,
     TokenCounter,
@@ -33,7 +33,7 @@ from talkline.types import Message, ToolCall
 
 from .clihelp import SRC
 
-DATA = Path(tokens_mod.__file__).parent / "data" / "tiktoken"
+DATA = tokens_mod._DATA
 ENCODINGS = ("o200k_base", "cl100k_base")
 MODEL_FOR = {"o200k_base": "gpt-4o", "cl100k_base": "gpt-4"}
 
@@ -412,7 +412,7 @@ socket.socket.connect = _connect
 
 _COUNT_SCRIPT = '''
 import json, sys
-from talkline.tokens import count_text, count_messages
+from talkline.planning.tokens import count_text, count_messages
 texts = json.loads(sys.stdin.read())
 out = {"o200k": [count_text(t, "gpt-4o").tokens for t in texts],
        "cl100k": [count_text(t, "gpt-4").tokens for t in texts],
@@ -458,7 +458,7 @@ def test_counts_offline_with_the_network_blocked(tmp_path: Path, official: dict[
 
     cli = subprocess.run(
         [*prefix, sys.executable, "-c",
-         "from talkline.cli.tokens_cmd import tokens; tokens(['-m', 'gpt-4o'])"],
+         "from talkline.cli.commands.tokens import tokens; tokens(['-m', 'gpt-4o'])"],
         input="Hello, offline world!", capture_output=True, text=True, env=env, timeout=60,
     )
     assert cli.returncode == 0, cli.stderr
@@ -471,7 +471,7 @@ def test_counts_offline_with_the_network_blocked(tmp_path: Path, official: dict[
 def _invoke(args: list[str], input: str | None = None) -> Any:
     from click.testing import CliRunner
 
-    from talkline.cli.tokens_cmd import tokens
+    from talkline.cli.commands.tokens import tokens
 
     try:
         runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from talkline.cli.typeahead import TypeAhead, edit_keys
+from talkline.cli.repl.typeahead import TypeAhead, edit_keys
 
 
 @pytest.mark.parametrize(

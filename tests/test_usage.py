@@ -6,10 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from talkline.catalog import Catalog
 from talkline.errors import BudgetExceededError
-from talkline.types import Usage
-from talkline.usage import (
+from talkline.planning.catalog import Catalog
+from talkline.planning.costs import (
     Budget,
     Cost,
     check_budget,
@@ -19,6 +18,7 @@ from talkline.usage import (
     price_notice,
     worst_case_cost,
 )
+from talkline.types import Usage
 
 M = 1_000_000
 

@@ -7,9 +7,9 @@ import json
 
 from talkline.backends.remote import RemoteBackend
 from talkline.client import Client
-from talkline.config import Settings
-from talkline.conversation import ChatSession
-from talkline.report import build_report
+from talkline.planning.report import build_report
+from talkline.session.conversation import ChatSession
+from talkline.settings import Settings
 from talkline.store import ConversationStore
 from talkline.testing import Reply
 
@@ -73,7 +73,7 @@ def test_replies_stored_before_this_fix_count_as_free_too(talkline_home):
 
 
 def test_the_usage_line_of_an_embedded_reply_says_free():
-    from talkline.cli.prompt import usage_line
+    from talkline.cli.commands.prompt import usage_line
     from talkline.types import ChatResponse, Usage
 
     response = ChatResponse(id="x", model=GGUF, choices=(),

@@ -15,12 +15,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
     "Client": "client",
     "AsyncClient": "client",
-    "Settings": "config",
+    "Settings": "settings",
     "Message": "types",
     "ChatParams": "types",
     "ChatResponse": "types",
@@ -57,10 +57,10 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
     from .client import AsyncClient, Client
-    from .config import Settings
     from .errors import *  # noqa: F403
     from .ratelimit import RateLimiter
     from .retry import RetryPolicy
+    from .settings import Settings as Settings
     from .types import ChatDelta, ChatParams, ChatResponse, Choice, Message, ToolCall, Usage
 
 

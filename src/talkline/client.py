@@ -15,10 +15,8 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterat
 from dataclasses import dataclass
 from typing import Any
 
-from .accumulate import StreamAccumulator
 from .backends.base import AsyncBackend, Backend, ChatRequest
 from .backends.remote import AsyncRemoteBackend, RemoteBackend, Timeouts
-from .config import Settings
 from .errors import (
     APIConnectionError,
     APIError,
@@ -30,7 +28,9 @@ from .errors import (
 )
 from .ratelimit import RateLimiter, Reservation
 from .retry import RetryEvent, RetryPolicy, RetryState, server_delay
+from .settings import Settings as Settings
 from .types import ChatDelta, ChatParams, ChatResponse, Message, as_messages
+from .wire.accumulate import StreamAccumulator as StreamAccumulator
 
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client", "FallbackEvent"]
 
@@ -199,7 +199,7 @@ class _Core:
         """The embedded model, or a GGUF file registered in `[models.NAME]`."""
         from pathlib import Path
 
-        from .backends.local import LocalModelSpec, default_model_spec
+        from .backends.local.backend import LocalModelSpec, default_model_spec
 
         conf = self.settings.local_models.get(model) or {}
         if conf.get("path") is None:
@@ -389,7 +389,7 @@ class Client:
         core = self._core
         if core.settings.is_local_model(model):
             if model not in self._local:
-                from .backends.local import LocalBackend
+                from .backends.local.backend import LocalBackend as LocalBackend
 
                 self._local[model] = LocalBackend(core.local_spec(model))
             return self._local[model]
@@ -505,7 +505,7 @@ class Client:
 
     def models(self) -> list[str]:
         """The server's models, and the embedded one when installed."""
-        from .backends.local import find_default_model
+        from .backends.local.backend import find_default_model as find_default_model
 
         names: list[str] = []
         if self._core.settings.api_key or self._core.settings.base_url != _default_url():
@@ -574,7 +574,7 @@ class AsyncClient:
         core = self._core
         if core.settings.is_local_model(model):
             if model not in self._local:
-                from .backends.local import AsyncLocalBackend
+                from .backends.local.backend import AsyncLocalBackend as AsyncLocalBackend
 
                 self._local[model] = AsyncLocalBackend(core.local_spec(model))
             return self._local[model]
@@ -687,7 +687,7 @@ class AsyncClient:
             return
 
     async def models(self) -> list[str]:
-        from .backends.local import find_default_model
+        from .backends.local.backend import find_default_model as find_default_model
 
         names: list[str] = []
         if self._core.settings.api_key or self._core.settings.base_url != _default_url():
@@ -709,7 +709,7 @@ class AsyncClient:
 
 
 def _default_url() -> str:
-    from .config import DEFAULT_BASE_URL
+    from .settings import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 
     return DEFAULT_BASE_URL
 

@@ -14,9 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
-from .._httpx import httpx
-from ..accumulate import StreamAccumulator
+from .._version import __version__
 from ..errors import (
     APIError,
     ServerError,
@@ -24,10 +22,12 @@ from ..errors import (
     error_from_event,
     error_from_response,
 )
-from ..keycheck import needs_key, require_key
-from ..sse import SSEDecoder
 from ..types import ChatDelta, ChatResponse
-from ._transport_errors import map_transport_error as _map_transport_error
+from ..wire._httpx import httpx as httpx
+from ..wire.accumulate import StreamAccumulator as StreamAccumulator
+from ..wire.keycheck import needs_key, require_key
+from ..wire.sse import SSEDecoder as SSEDecoder
+from ..wire.transport_errors import map_transport_error as _map_transport_error
 from .base import ChatRequest
 
 __all__ = ["AsyncRemoteBackend", "RemoteBackend", "StreamDecoder", "Timeouts"]

@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .. import __version__
-from .._httpx import httpx
+from .._version import __version__
 from ..errors import APIConnectionError, APIError, APITimeoutError, error_from_response
-from ..keycheck import require_key
 from ..retry import RetryPolicy, RetryRunner
+from ..wire._httpx import httpx as httpx
+from ..wire.keycheck import require_key as require_key
 
 __all__ = ["TERMINAL_STATUSES", "BatchAPI"]
 

@@ -84,7 +84,7 @@ def line_cost(model: str, usage: Usage | None, *, batch: bool = False,
     if usage is None or not model:
         return None, False
     try:
-        from ..usage import cost_of
+        from ..planning.costs import cost_of as cost_of
     except ImportError:  # pragma: no cover - the usage module is optional here
         return None, False
     if catalog is not None:
@@ -111,7 +111,7 @@ def worst_case(body: Mapping[str, Any], *, batch: bool = False, catalog: Any = N
                ) -> float | None:
     """The most one request can cost (USD), or None when no price is known."""
     try:
-        from ..usage import worst_case_cost
+        from ..planning.costs import worst_case_cost as worst_case_cost
     except ImportError:  # pragma: no cover
         return None
     model = str(body.get("model") or "")

@@ -15,12 +15,12 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._httpx import httpx
 from ..backends.base import ChatRequest
 from ..backends.remote import AsyncRemoteBackend, Timeouts
 from ..client import AsyncClient
-from ..config import Settings
+from ..settings import Settings as Settings
 from ..types import ChatDelta, ChatResponse
+from ..wire._httpx import httpx as httpx
 
 __all__ = ["SHARD_SIZE", "ShardedBackend", "batch_client"]
 

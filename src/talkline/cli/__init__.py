@@ -9,21 +9,21 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from .._version import __version__
 
 __all__ = ["cli", "main"]
 
 _COMMANDS = {
-    "prompt": ("talkline.cli.prompt", "prompt"),
-    "chat": ("talkline.cli.chat", "chat"),
-    "batch": ("talkline.cli.batch", "batch"),
-    "history": ("talkline.cli.history", "history"),
-    "keys": ("talkline.cli.keys", "keys"),
-    "local": ("talkline.cli.local_cmd", "local"),
-    "config": ("talkline.cli.config_cmd", "config"),
-    "models": ("talkline.cli.models", "models"),
-    "tokens": ("talkline.cli.tokens_cmd", "tokens"),
-    "usage": ("talkline.cli.usage_cmd", "usage"),
+    "prompt": ("talkline.cli.commands.prompt", "prompt"),
+    "chat": ("talkline.cli.commands.chat", "chat"),
+    "batch": ("talkline.cli.commands.batch", "batch"),
+    "history": ("talkline.cli.commands.history", "history"),
+    "keys": ("talkline.cli.commands.keys", "keys"),
+    "local": ("talkline.cli.commands.local", "local"),
+    "config": ("talkline.cli.commands.config", "config"),
+    "models": ("talkline.cli.commands.models", "models"),
+    "tokens": ("talkline.cli.commands.tokens", "tokens"),
+    "usage": ("talkline.cli.commands.usage", "usage"),
 }
 
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except TalklineError as exc:
-        from .terminal import Terminal
+        from .output.terminal import Terminal as Terminal
 
         Terminal().error(exc)
         sys.exit(exc.exit_code)

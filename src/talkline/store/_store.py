@@ -32,7 +32,7 @@ from ._reports import ReportsMixin
 from ._transfer import TransferMixin
 
 if TYPE_CHECKING:
-    from ..config import Paths
+    from ..settings import Paths as Paths
 
 __all__ = ["ConversationStore"]
 

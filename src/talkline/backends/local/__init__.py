@@ -1,0 +1,1 @@
+"""talkline.backends.local."""

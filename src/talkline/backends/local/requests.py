@@ -1,0 +1,155 @@
+"""Requests to the embedded model: the defaults a 135M model needs, one request per
+choice, and each choice's stream through the repeated-line guard.
+
+Defaults, unless the caller set them: `max_tokens` 512, `repeat_penalty` 1.1 (llama.cpp's,
+sent in the body), temperature 0 (greedy, so a question gets the same answer each time),
+and a system prompt when there is none. The guard
+(`RepeatGuard`) is off under a JSON response_format or a grammar. A choice it ends keeps
+its text up to the repeated line's first occurrence and finishes with `stop`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ...errors import ParamError
+from ...types import ChatDelta, Message, Usage
+from ...wire._httpx import httpx as httpx
+from ..base import ChatRequest
+from .repeat_guard import RepeatGuard as RepeatGuard
+from .server import LocalServer as LocalServer
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_REPEAT_PENALTY",
+    "DEFAULT_TEMPERATURE",
+    "MAX_LOCAL_N",
+    "Choice",
+    "choice_requests",
+    "count_usage",
+    "guarded",
+    "tokenize",
+    "usage_delta",
+]
+
+DEFAULT_MAX_TOKENS = 512
+DEFAULT_REPEAT_PENALTY = 1.1
+DEFAULT_TEMPERATURE = 0.0
+MAX_LOCAL_N = 8
+
+
+def guarded(request: ChatRequest) -> bool:
+    """The repeated-line stop is off under structured output (a JSON array of equal
+    lines is a valid answer there)."""
+    kind = (request.params.response_format or {}).get("type")
+    extra = request.params.extra_body or {}
+    return kind not in ("json_object", "json_schema") and not (
+        extra.get("grammar") or extra.get("json_schema"))
+
+
+def choice_requests(request: ChatRequest, model_id: str,
+                    system: str | None) -> list[ChatRequest]:
+    params = request.params
+    n = params.n or 1
+    if n > MAX_LOCAL_N:
+        raise ParamError(f"n={n} is too slow on the embedded model (each choice is generated "
+                         f"in turn); use n <= {MAX_LOCAL_N}.")
+    messages = request.messages
+    if system and not any(m.role in ("system", "developer") for m in messages):
+        messages = (Message("system", system), *messages)
+    extra = dict(params.extra_body or {})
+    extra.setdefault("repeat_penalty", DEFAULT_REPEAT_PENALTY)
+    changes: dict[str, Any] = {"model": model_id, "n": None, "extra_body": extra}
+    if params.max_tokens is None and params.max_completion_tokens is None:
+        changes["max_tokens"] = DEFAULT_MAX_TOKENS
+    elif params.max_tokens is None:
+        changes["max_tokens"], changes["max_completion_tokens"] = (
+            params.max_completion_tokens, None)
+    if params.temperature is None:
+        changes["temperature"] = DEFAULT_TEMPERATURE
+    out = []
+    for i in range(n):
+        if params.seed is not None:
+            changes["seed"] = (params.seed + i) % 2**32
+        out.append(ChatRequest(messages=messages, params=dataclasses.replace(params, **changes),
+                               headers=request.headers, on_headers=request.on_headers))
+    return out
+
+
+class Choice:
+    """Turns one choice's deltas from the server into this backend's: the index it has in
+    the whole answer, the repeated-line guard, the usage kept for the end."""
+
+    def __init__(self, index: int, guarded: bool) -> None:
+        self.index = index
+        self.guard = RepeatGuard() if guarded else None
+        self.generated: list[str] = []
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.id: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.guard is not None and self.guard.stopped
+
+    def take(self, delta: ChatDelta) -> list[ChatDelta]:
+        self.model, self.id = delta.model or self.model, delta.id or self.id
+        if delta.usage is not None:
+            self.usage = delta.usage
+            return []
+        out: list[ChatDelta] = []
+        content = delta.content
+        if content:
+            self.generated.append(content)
+        if self.guard is not None and content:
+            content = self.guard.feed(content)
+        if self.guard is not None and delta.finish_reason:
+            content += self.guard.finish()
+        if content or delta.role or delta.tool_calls or delta.refusal or delta.finish_reason:
+            out.append(dataclasses.replace(delta, index=self.index, content=content))
+        if self.stopped:
+            out.append(ChatDelta(index=self.index, finish_reason="stop", model=self.model,
+                                 id=self.id))
+        return out
+
+
+def usage_delta(choices: list[Choice], prompt_tokens: int | None) -> ChatDelta:
+    first = choices[0]
+    prompt = prompt_tokens if prompt_tokens is not None else (
+        first.usage.prompt_tokens if first.usage else 0)
+    completion = sum(c.usage.completion_tokens for c in choices if c.usage)
+    return ChatDelta(usage=Usage(prompt_tokens=prompt, completion_tokens=completion,
+                                 total_tokens=prompt + completion),
+                     model=first.model, id=first.id)
+
+
+def _root(server: LocalServer) -> str:
+    return server.base_url[: -len("/v1")]
+
+
+def tokenize(server: LocalServer, text: str) -> list[int]:
+    response = httpx.post(f"{_root(server)}/tokenize", json={"content": text},
+                          headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60)
+    response.raise_for_status()
+    return [int(t) for t in response.json().get("tokens", [])]
+
+
+def count_usage(server: LocalServer, request: ChatRequest, choice: Choice) -> None:
+    """Usage for a choice the guard ended (the server sends none when cut short): the
+    prompt after the chat template, and every token generated, repeats included. A server
+    without llama.cpp's /apply-template and /tokenize: the pieces received (llama.cpp
+    streams one token per piece) and no prompt count."""
+    if choice.usage is not None:
+        return
+    body = {"messages": [m.to_dict() for m in request.messages]}
+    try:
+        response = httpx.post(f"{_root(server)}/apply-template", json=body, timeout=60,
+                              headers={"Authorization": f"Bearer {server.api_key}"})
+        response.raise_for_status()
+        prompt = len(tokenize(server, str(response.json().get("prompt", ""))))
+        completion = len(tokenize(server, "".join(choice.generated)))
+    except (httpx.HTTPError, ValueError, AttributeError):
+        prompt, completion = 0, len(choice.generated)
+    choice.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,
+                         total_tokens=prompt + completion)

@@ -1,0 +1,1 @@
+"""talkline.cli.commands."""

@@ -1,0 +1,201 @@
+"""`talkline [PROMPT]`: one question, one answer."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any
+
+import click
+
+from ..output.toolcalls import TOOL_CALLS_NOTICE, end_reply, show_tool_calls
+from .options import (
+    announce,
+    build_settings,
+    open_conversation,
+    progress_callbacks,
+    request_options,
+    resolve_for,
+    system_replaced_notice,
+)
+
+
+def read_stdin() -> str:
+    if sys.stdin is None or sys.stdin.closed:
+        return ""
+    try:
+        if sys.stdin.isatty():
+            return ""
+    except (AttributeError, ValueError):
+        return ""
+    return sys.stdin.read()
+
+
+def join_prompt(prompt: str | None, stdin: str) -> str:
+    """Piped text first, then the instruction: `cat notes | talkline "Summarise this"`."""
+    parts = [p for p in (stdin.rstrip("\n"), prompt) if p]
+    return "\n\n".join(parts)
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@request_options
+@click.option("--no-stream", is_flag=True, help="Ask for the whole answer at once.")
+@click.option("--stream", "force_stream", is_flag=True,
+              help="Write to a pipe as the answer arrives (default: only once complete).")
+@click.option("--json", "as_json", is_flag=True, help="Print the full response as JSON.")
+@click.option("-u", "--usage", "show_usage", is_flag=True, help="Show tokens after the answer.")
+@click.option("--sanitize", is_flag=True,
+              help="Clean control characters from piped output too.")
+@click.option("--plain", is_flag=True,
+              help="No markdown rendering or colour, even on a terminal (also NO_COLOR).")
+@click.option("-c", "--continue", "continue_", is_flag=True,
+              help="Continue the most recent conversation.")
+@click.option("--cid", help="Continue the conversation with this id (a unique prefix will do).")
+@click.option("--no-log", is_flag=True, help="Do not store this exchange.")
+def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
+           show_usage: bool, sanitize: bool, plain: bool, continue_: bool, cid: str | None,
+           no_log: bool, **opts: Any) -> int:
+    """Send PROMPT (joined with piped stdin) and print the answer.
+
+    Every exchange is stored (see `talkline history`) unless --no-log or `log = false`.
+    """
+    from ...client import Client
+    from ...errors import StreamInterrupted
+    from ...session.conversation import ChatSession as ChatSession
+    from ..output.terminal import Terminal as Terminal
+
+    text = join_prompt(prompt, read_stdin())
+    term = Terminal(sanitize_pipe=sanitize, force_stream=force_stream,
+                    plain=True if plain else None)
+    if not text.strip():
+        if prompt is None and sys.stdin is not None and _isatty(sys.stdin):
+            raise click.UsageError(
+                "No prompt given. Try: talkline \"What is the capital of France?\", "
+                "or `talkline chat` to chat."
+            )
+        raise click.UsageError("The prompt is empty. Give a PROMPT argument or pipe text in.")
+
+    settings = build_settings(opts)
+    announce(settings, term)
+    store, record = open_conversation(settings, continue_=continue_, cid=cid, no_log=no_log)
+    request = resolve_for(opts, record, settings)
+    notice = system_replaced_notice(request)
+    if notice:
+        term.status(notice)
+
+    n = request.params.n or 1
+    client = Client(settings=settings, **progress_callbacks(term))
+    try:
+        session = ChatSession(client, store, record=record, request=request)
+        streamed = not (as_json or no_stream)
+        turn = session.send(text, stream=streamed,
+                            resume=not (force_stream and not term.out_tty))
+        buffered = as_json or n > 1 or not term.incremental or not streamed
+        try:
+            with term.spinner("waiting for the answer") if streamed and not buffered else (
+                contextlib.nullcontext()
+            ):
+                for delta in turn:
+                    if buffered:
+                        continue
+                    if delta.restart:
+                        term.erase_answer()
+                    elif delta.index == 0 and delta.content:
+                        term.write_answer(delta.content)
+        except StreamInterrupted:
+            if not buffered:
+                term.end_answer()
+            raise
+        except KeyboardInterrupt:
+            if not buffered:
+                term.interrupt_answer()
+            raise
+        assert turn.response is not None
+        response = turn.response
+        for notice in turn.notices:
+            term.status(notice)
+        if as_json:
+            term.write_json(response.to_dict())
+        elif buffered:
+            _print_choices(term, response)
+        else:
+            end_reply(term, response.message)
+    finally:
+        client.close()
+        if store is not None:
+            store.close()
+
+    if response.requested_model and response.model and settings.fallbacks and (
+        response.requested_model != response.model
+        and not response.model.startswith(response.requested_model)
+    ):
+        term.status(f"answered by {response.model} (fallback from {response.requested_model})")
+    for choice in response.choices:
+        if choice.finish_reason == "length":
+            which = f" (choice {choice.index + 1})" if n > 1 else ""
+            term.warn(f"Warning: the answer{which} was cut off by the token limit "
+                      "(finish_reason: length). Raise --max-tokens for a longer answer.")
+        elif choice.finish_reason == "content_filter":
+            term.warn("Warning: the answer was stopped by the provider's content filter.")
+    if not as_json and any(c.finish_reason == "tool_calls" for c in response.choices):
+        term.status(TOOL_CALLS_NOTICE)
+    if show_usage:
+        term.status(usage_line(response, turn.cost,
+                               free=settings.is_local_model(session.model)))
+    return 0
+
+
+def usage_line(response: Any, cost: Any, *, free: bool = False) -> str:
+    """`usage: 12 prompt + 30 completion = 42 tokens, $0.0001 (gpt-4o-mini)`; `free`: the
+    embedded model answered, which costs nothing."""
+    from ...planning.costs import format_usd as format_usd
+
+    u = response.usage
+    if u is None:
+        text = "usage: the server did not report token usage"
+    else:
+        extra = f", {u.cached_tokens} cached" if u.cached_tokens else ""
+        extra += f", {u.reasoning_tokens} reasoning" if u.reasoning_tokens else ""
+        text = (f"usage: {u.prompt_tokens} prompt + {u.completion_tokens} completion = "
+                f"{u.total_tokens} tokens{extra}")
+    if free:
+        text += ", free (embedded model)"
+    elif cost is not None:
+        text += f", {'~' if cost.estimated else ''}{format_usd(cost.amount)}"
+        text += " (estimate)" if cost.estimated else ""
+    return f"{text} ({response.model})"
+
+
+def _print_choices(term: Any, response: Any) -> None:
+    single = len(response.choices) == 1
+    if term.rich and not any(c.message.tool_calls for c in response.choices):
+        term.write_markdown(response.content if single else "\n\n".join(
+            f"## Choice {c.index + 1}\n\n{c.message.text}" for c in response.choices
+        ))
+        return
+    if term.rich:
+        for choice in response.choices:
+            text = choice.message.text
+            if not single:
+                text = f"## Choice {choice.index + 1}\n\n{text}"
+            if text:
+                term.write_markdown(text)
+            show_tool_calls(term, choice.message)
+        return
+    for choice in response.choices:
+        if not single:
+            term.write_line(f"## Choice {choice.index + 1}")
+            term.write_line()
+        term.write_answer(choice.message.text)
+        end_reply(term, choice.message)
+        if not single:
+            term.write_line()
+
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,361 @@
+"""The REPL loop: input (prompt_toolkit on a terminal, plain lines from a pipe), slash
+commands, and streaming each turn through the Terminal."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from ...errors import StreamInterrupted, TalklineError
+from ..commands.chat import COMMANDS, EXIT_WORDS, HELP, env_editor, several_choices_refusal
+from ..output.toolcalls import TOOL_CALLS_NOTICE, end_reply
+from .gauge import window_gauge as window_gauge
+from .typeahead import TypeAhead as TypeAhead
+
+_CTRL_C = object()  # what the input reader returns for Ctrl-C at an empty prompt
+
+
+class LineReader:
+    """Reads one message: prompt_toolkit with history, completion and multi-line input
+    when stdin is a terminal; plain lines otherwise."""
+
+    def __init__(self, history_path: str | None) -> None:
+        self.tty = sys.stdin.isatty() and sys.stdout.isatty()
+        self._session: Any = None
+        if self.tty:
+            self._session = self._make_session(history_path)
+
+    @staticmethod
+    def _make_session(history_path: str | None) -> Any:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import WordCompleter
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
+        from prompt_toolkit.key_binding import KeyBindings
+
+        kb = KeyBindings()
+
+        @kb.add("escape", "enter")
+        def _newline(event: Any) -> None:
+            event.current_buffer.insert_text("\n")
+
+        @kb.add("c-c")
+        def _interrupt(event: Any) -> None:
+            buffer = event.current_buffer
+            if buffer.text:
+                buffer.reset()
+            else:
+                event.app.exit(result=_CTRL_C)
+
+        history: Any = InMemoryHistory()
+        if history_path:
+            fd = os.open(history_path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+            os.close(fd)
+            os.chmod(history_path, 0o600)
+            history = FileHistory(history_path)
+        completer = WordCompleter(COMMANDS, sentence=True, match_middle=False)
+        return PromptSession(history=history, key_bindings=kb, completer=completer,
+                             complete_while_typing=False, enable_history_search=True)
+
+    def read(self, prompt: str = "> ", continuation: bool = False, default: str = "") -> Any:
+        """A line of text, `_CTRL_C`, or None at end of input (Ctrl-D). `default`: text
+        the line starts with (what was typed ahead during a reply)."""
+        if self._session is not None:
+            try:
+                return self._session.prompt("... " if continuation else prompt,
+                                            default=default)
+            except EOFError:
+                return None
+        line = sys.stdin.readline()
+        return None if line == "" else line.rstrip("\n")
+
+
+class Repl:
+    def __init__(self, session: Any, term: Any, settings: Any) -> None:
+        self.session = session
+        self.term = term
+        self.settings = settings
+        history = str(settings.paths.input_history) if settings.log else None
+        if history:
+            settings.paths.ensure_private_dir(settings.paths.data_dir)
+        self.reader = LineReader(history)
+        self.typeahead = TypeAhead(enabled=self.reader.tty)
+        self.gauge: str | None = None  # see `gauge.window_gauge`; refreshed when it changes
+        self.last_reply = ""
+        self._handlers: dict[str, Callable[[str], None]] = {
+            "/help": lambda _: self.term.write_line(HELP),
+            "/system": self.cmd_system,
+            "/model": self.cmd_model,
+            "/set": self.cmd_set,
+            "/params": self.cmd_params,
+            "/new": self.cmd_new,
+            "/history": self.cmd_history,
+            "/retry": lambda _: self.run_turn(self.session.retry),
+            "/continue": lambda _: self.run_turn(self.session.continue_reply),
+            "/undo": self.cmd_undo,
+            "/edit": self.cmd_edit,
+            "/save": self.cmd_save,
+            "/usage": self.cmd_usage,
+            "/copy": self.cmd_copy,
+            "/export": self.cmd_export,
+        }
+
+    # -- the loop
+
+    def run(self) -> None:
+        self.greet()
+        ctrl_c = False
+        while True:
+            try:
+                text = self.read_message()
+            except KeyboardInterrupt:  # Ctrl-C between two prompts
+                text = _CTRL_C
+            if text is _CTRL_C:
+                if ctrl_c:
+                    break
+                ctrl_c = True
+                self.term.status("(Press Ctrl-C again, or Ctrl-D, to leave.)")
+                continue
+            ctrl_c = False
+            if text is None:
+                break
+            assert isinstance(text, str)
+            stripped = text.strip()
+            if not stripped:
+                continue
+            if stripped.lower() in EXIT_WORDS:
+                break
+            if stripped.startswith("/"):
+                self.command(stripped)
+                continue
+            self.run_turn(functools.partial(self.session.send, text))
+
+    def greet(self) -> None:
+        messages = self.session.stored_messages()
+        if messages:
+            self.term.status(f"Resuming {self.session.id} ({len(messages)} messages). "
+                             "Last turns:")
+            for m in messages[-4:]:
+                text = " ".join((m.content or "").split())
+                more = "..." if len(text) > 100 else ""
+                self.term.status(f"  {m.role}: {text[:100]}{more}")
+            self.refresh_gauge()
+        elif self.reader.tty:
+            self.term.status(f"Chatting with {self.session.model}. /help for commands, "
+                             "quit or Ctrl-D to leave.")
+
+    def prompt_text(self) -> str:
+        """`4.1k/128k> `: how much of the model's window the conversation takes."""
+        return f"{self.gauge}> " if self.gauge else "> "
+
+    def refresh_gauge(self, turn: Any = None) -> None:
+        self.gauge = window_gauge(self.session, turn)
+
+    def read_message(self) -> Any:
+        text = self.reader.read(self.prompt_text(), default=self.typeahead.take())
+        if not isinstance(text, str) or text.strip() != '"""':
+            return text
+        lines: list[str] = []
+        while True:
+            line = self.reader.read(continuation=True)
+            if line is None or line is _CTRL_C:
+                return line
+            if line.strip() == '"""':
+                return "\n".join(lines)
+            lines.append(line)
+
+    def run_turn(self, start: Callable[[], Any]) -> None:
+        """One reply, streamed. Keys typed meanwhile wait for the next prompt."""
+        turn = None
+        try:
+            with self.typeahead.capture():
+                turn = self._stream_turn(start)
+        finally:
+            self.refresh_gauge(turn)
+
+    def _stream_turn(self, start: Callable[[], Any]) -> Any:
+        term = self.term
+        turn = None
+        try:
+            turn = start()
+            for notice in turn.notices:
+                term.status(notice)
+            with term.spinner():
+                for delta in turn:
+                    if delta.restart:
+                        term.erase_answer()
+                    elif delta.index == 0 and delta.content:
+                        term.write_answer(delta.content)
+            response = turn.response
+            if response is not None:
+                end_reply(term, response.message)
+            else:
+                term.end_answer()
+            self.last_reply = turn.prefix + turn.text
+            if response is not None and response.finish_reason == "length":
+                term.warn("The reply was cut off by the token limit; /continue asks for more.")
+            elif response is not None and response.finish_reason == "tool_calls":
+                term.status(TOOL_CALLS_NOTICE)
+        except KeyboardInterrupt:
+            term.interrupt_answer()
+        except StreamInterrupted as exc:
+            term.end_answer()
+            term.error(exc)
+            term.status("The partial reply is kept. /retry to ask again, /continue to go on.")
+        except TalklineError as exc:
+            term.end_answer()
+            term.error(exc)
+            if exc.exit_code == 1:
+                term.status("/retry to try again.")
+        return turn
+
+    # -- commands
+
+    def command(self, line: str) -> None:
+        name, _, arg = line.partition(" ")
+        handler = self._handlers.get(name.lower())
+        if handler is None:
+            close = [c for c in COMMANDS if c.startswith(name.lower()[:3])]
+            hint = f" Did you mean {close[0]}?" if close else ""
+            self.term.warn(f"Unknown command {name}.{hint} /help lists them.")
+            return
+        try:
+            handler(arg.strip())
+        except TalklineError as exc:
+            self.term.error(exc)
+
+    def cmd_system(self, arg: str) -> None:
+        if arg:
+            self.session.set_system(arg)
+            self.refresh_gauge()
+            self.term.status("System prompt set.")
+        else:
+            self.term.write_line(self.session.system or "(no system prompt)")
+
+    def cmd_model(self, arg: str) -> None:
+        if arg:
+            self.session.set_model(arg)
+            self.refresh_gauge()
+            self.term.status(f"Model: {arg}")
+        else:
+            self.term.write_line(self.session.model)
+
+    def cmd_set(self, arg: str) -> None:
+        name, _, value = arg.partition(" ")
+        if not name:
+            self.term.warn("Usage: /set NAME VALUE, e.g. /set temperature 0.3")
+            return
+        if name == "n" and value.strip().isdigit() and int(value) > 1:
+            self.term.warn(several_choices_refusal(f"/set n {value.strip()}"))
+            return
+        self.session.set_param(name, value.strip() or None)
+        self.cmd_params("")
+
+    def cmd_params(self, _: str) -> None:
+        params = self.session.params.to_dict()
+        params.pop("model", None)
+        self.term.write_line(f"model: {self.session.model}")
+        for key, value in sorted(params.items()):
+            self.term.write_line(f"{key}: {value}")
+
+    def cmd_new(self, _: str) -> None:
+        from ...session.conversation import ChatSession as ChatSession
+
+        s = self.session
+        self.session = ChatSession(s.client, s.store, system=s.system, model=s.model,
+                                   params=s.params)
+        self.refresh_gauge()
+        self.term.status("New conversation.")
+
+    def cmd_history(self, _: str) -> None:
+        messages = self.session.stored_messages() or [
+            _Plain(m.role, m.text) for m in self.session.history()
+        ]
+        if not messages:
+            self.term.status("No turns yet.")
+        for i, m in enumerate(messages):
+            status = "" if getattr(m, "status", "complete") == "complete" else f" [{m.status}]"
+            if i:
+                self.term.write_line()
+            self.term.write_heading(f"{m.role}{status}:")
+            self.term.write_markdown(m.content or "")
+
+    def cmd_undo(self, _: str) -> None:
+        n = self.session.undo()
+        self.refresh_gauge()
+        self.term.status(f"Dropped the last exchange ({n} messages) from what is sent."
+                         if n else "Nothing to undo.")
+
+    def cmd_edit(self, _: str) -> None:
+        fd, path = tempfile.mkstemp(suffix=".md", prefix="talkline-")
+        os.close(fd)
+        try:
+            subprocess.run([*env_editor().split(), path], check=False)
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read().strip()
+        finally:
+            os.unlink(path)
+        if text:
+            self.run_turn(lambda: self.session.send(text))
+        else:
+            self.term.status("Empty message: nothing sent.")
+
+    def cmd_save(self, arg: str) -> None:
+        if not arg:
+            self.term.warn("Usage: /save TITLE")
+        elif self.session.store is None or self.session.id is None:
+            self.term.warn("Nothing stored yet: send a message first.")
+        else:
+            self.session.store.set_title(self.session.id, arg)
+            self.term.status(f"Saved as {arg!r}.")
+
+    def cmd_usage(self, _: str) -> None:
+        store, cid = self.session.store, self.session.id
+        if store is None or cid is None:
+            self.term.status("No usage yet.")
+            return
+        conv = store.get_conversation(cid)
+        cost = f", ${conv.cost:.4f}" if conv.cost else ""
+        if self.settings.is_local_model(self.session.model) and not conv.cost:
+            cost = ", free (embedded model)"
+        self.term.write_line(f"{conv.turns} turns: {conv.prompt_tokens} prompt + "
+                             f"{conv.completion_tokens} completion tokens{cost}")
+
+    def cmd_copy(self, _: str) -> None:
+        from .clipboard import copy_text as copy_text
+
+        if not self.last_reply:
+            self.term.status("No reply to copy yet.")
+            return
+        copied, message = copy_text(self.last_reply, self.term.write_control)
+        (self.term.status if copied else self.term.warn)(message)
+
+    def cmd_export(self, arg: str) -> None:
+        import json
+
+        from ...store.export import to_json, to_markdown
+
+        store, cid = self.session.store, self.session.id
+        if not arg:
+            self.term.warn("Usage: /export FILE (.md or .json)")
+            return
+        if store is None or cid is None:
+            self.term.warn("Nothing stored yet: send a message first.")
+            return
+        conv, messages = store.get_conversation(cid), store.messages(cid)
+        if arg.endswith(".json"):
+            text = json.dumps(to_json(conv, messages), indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = to_markdown(conv, messages)
+        with open(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
+            fh.write(text)
+        self.term.status(f"Wrote {arg}")
+
+
+class _Plain:
+    def __init__(self, role: str, content: str) -> None:
+        self.role, self.content, self.status = role, content, "complete"

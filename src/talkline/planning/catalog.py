@@ -1,0 +1,227 @@
+"""The model catalog: context windows, output limits and prices per model.
+
+The data ships in `talkline/data/models.toml` (each entry says where its values come from
+and when they were read); `[catalog.MODEL]` tables in config.toml override fields or add
+models. Names resolve in this order: the exact name, an entry's `aliases`, then the name
+without a provider prefix (`openai/gpt-4o`) and without a date suffix (`gpt-4o-2024-08-06`,
+`gpt-4-0613`), so dated snapshots share their family's entry unless they have their own.
+
+```python
+from talkline.planning.catalog import lookup
+info = lookup("gpt-4o-2024-08-06")      # ModelInfo(name="gpt-4o", context_window=128000, ...)
+```
+Prices are USD per million tokens.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["PRICE_FIELDS", "Catalog", "ModelInfo", "default_catalog", "lookup"]
+
+DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "models.toml"
+
+PRICE_FIELDS: tuple[str, ...] = (
+    "input",
+    "cached_input",
+    "output",
+    "batch_input",
+    "batch_output",
+)
+_INT_FIELDS = ("context_window", "max_output")
+_TEXT_FIELDS = ("read_on", "source", "note")
+_FIELDS = (*_INT_FIELDS, *PRICE_FIELDS, *_TEXT_FIELDS, "aliases")
+
+_DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the catalog knows of one model. A field is None when it is not known."""
+
+    name: str
+    context_window: int | None = None
+    max_output: int | None = None
+    input: float | None = None
+    cached_input: float | None = None
+    output: float | None = None
+    batch_input: float | None = None
+    batch_output: float | None = None
+    read_on: str | None = None
+    source: str | None = None
+    note: str | None = None
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def has_prices(self) -> bool:
+        """Whether a cost can be computed (input and output prices are known)."""
+        return self.input is not None and self.output is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["aliases"] = list(self.aliases)
+        return out
+
+
+def _parse_toml(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    data: dict[str, Any] = tomllib.loads(text)
+    return data
+
+
+def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | None
+           ) -> ModelInfo:
+    """Validate one table and apply it over `base` (or a blank entry)."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where} must be a table of model fields")
+    unknown = sorted(set(spec) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown field(s) {', '.join(map(repr, unknown))} in {where}",
+            hint=f"Known fields: {', '.join(_FIELDS)}.",
+        )
+    values: dict[str, Any] = asdict(base) if base is not None else {}
+    values["name"] = name
+    values["aliases"] = tuple(values.get("aliases") or ())
+    for key, value in spec.items():
+        if key in _INT_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{key} in {where} must be a positive whole number, "
+                                  f"got {value!r}")
+            values[key] = value
+        elif key in PRICE_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"{key} in {where} must be a price in USD per million "
+                                  f"tokens (a number, 0 or more), got {value!r}")
+            values[key] = float(value)
+        elif key == "aliases":
+            if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+                raise ConfigError(f"aliases in {where} must be a list of names")
+            values[key] = tuple(value)
+        else:
+            values[key] = str(value)
+    return ModelInfo(**values)
+
+
+class Catalog:
+    """Models by name, with alias resolution. Build one with `Catalog.load`."""
+
+    def __init__(self, models: Mapping[str, ModelInfo]) -> None:
+        self._models = {name.lower(): info for name, info in models.items()}
+        self._aliases: dict[str, str] = {}
+        for name, info in self._models.items():
+            for alias in info.aliases:
+                self._aliases.setdefault(alias.lower(), name)
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        path: Path | None = None,
+        where: str = "config.toml",
+    ) -> Catalog:
+        """The shipped catalog with `overrides` (config.toml's `[catalog]` table) applied.
+
+        An override of a known model (or of a name that resolves to one, such as a dated
+        snapshot) starts from that model's values; a new name starts blank.
+        """
+        data_path = path or DATA_FILE
+        raw = _parse_toml(data_path.read_text(encoding="utf-8"))
+        models: dict[str, ModelInfo] = {}
+        for name, spec in (raw.get("models") or {}).items():
+            models[name] = _entry(name, spec, f"[models.{name}] in {data_path}", None)
+        catalog = cls(models)
+        if not overrides:
+            return catalog
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(f"[catalog] in {where} must be a table of [catalog.MODEL] tables")
+        for name, spec in overrides.items():
+            base_name = catalog.resolve(name)
+            base = catalog._models.get(base_name) if base_name else None
+            info = _entry(name, spec, f"[catalog.{name}] in {where}", base)
+            if base is not None and base_name != name.lower():
+                info = ModelInfo(**{**asdict(info), "aliases": ()})
+            models[base_name if base_name == name.lower() else name] = _with_source(info, spec)
+            catalog = cls(models)
+        return catalog
+
+    def resolve(self, model: str) -> str | None:
+        """The catalog name `model` stands for, or None."""
+        name = model.strip().lower()
+        if name.startswith("ft:"):
+            return name if name in self._models else None  # fine-tunes are priced apart
+        candidates = [name]
+        if "/" in name:
+            candidates.append(name.rsplit("/", 1)[-1])
+        for cand in candidates:
+            while True:
+                if cand in self._models:
+                    return cand
+                if cand in self._aliases:
+                    return self._aliases[cand]
+                stripped = _DATE_SUFFIX.sub("", cand)
+                if stripped == cand:
+                    break
+                cand = stripped
+        return None
+
+    def lookup(self, model: str) -> ModelInfo | None:
+        """The entry for `model` (after alias resolution), or None when unknown."""
+        name = self.resolve(model)
+        return self._models[name] if name is not None else None
+
+    def __contains__(self, model: object) -> bool:
+        return isinstance(model, str) and self.resolve(model) is not None
+
+    def __iter__(self) -> Iterator[ModelInfo]:
+        return iter(sorted(self._models.values(), key=lambda m: m.name))
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+def _with_source(info: ModelInfo, spec: Mapping[str, Any]) -> ModelInfo:
+    if "source" in spec:
+        return info
+    values = asdict(info)
+    values["source"] = "config.toml"
+    values["read_on"] = spec.get("read_on") if "read_on" in spec else None
+    return ModelInfo(**values)
+
+
+_default: Catalog | None = None
+
+
+def default_catalog() -> Catalog:
+    """The shipped catalog without user overrides (loaded once)."""
+    global _default
+    if _default is None:
+        _default = Catalog.load()
+    return _default
+
+
+def load_user_catalog(environ: Mapping[str, str] | None = None) -> Catalog:
+    """The catalog with the `[catalog]` table of the user's config.toml applied."""
+    from ..settings import Paths, load_config_file
+
+    paths = Paths.resolve(environ)
+    table = load_config_file(paths.config_file).get("catalog")
+    if table is None:
+        return default_catalog()
+    return Catalog.load(table, where=str(paths.config_file))
+
+
+def lookup(model: str, *, catalog: Catalog | None = None) -> ModelInfo | None:
+    """`Catalog.lookup` on `catalog`, or on the shipped one."""
+    return (catalog or default_catalog()).lookup(model)

@@ -1,0 +1,63 @@
+"""A reply's two ends: the request without streaming shaped like a stream, and the
+columns a finished reply is stored with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..types import ChatDelta, ChatParams, ChatResponse, Message
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["Completion", "known_params", "response_fields"]
+
+
+class Completion:
+    """A non-streamed request shaped like a stream: one delta per choice, then done."""
+
+    def __init__(self, client: Client, messages: list[Message], model: str,
+                 params: dict[str, Any]) -> None:
+        self._args = (client, messages, model, params)
+        self.response: ChatResponse | None = None
+
+    def __iter__(self) -> Iterator[ChatDelta]:
+        client, messages, model, params = self._args
+        self.response = client.complete(messages, model=model, **params)
+        for choice in self.response.choices:
+            yield ChatDelta(index=choice.index, content=choice.message.text,
+                            finish_reason=choice.finish_reason)
+
+
+def known_params(body: dict[str, Any]) -> dict[str, Any]:
+    names = set(ChatParams.field_names())
+    known = {k: v for k, v in body.items() if k in names}
+    rest = {k: v for k, v in body.items() if k not in names}
+    if rest:
+        known["extra_body"] = rest
+    return known
+
+
+def response_fields(resp: ChatResponse) -> dict[str, Any]:
+    """The columns of a stored reply, cost included when the model's price is known."""
+    fields: dict[str, Any] = {
+        "content": resp.content,
+        "model": resp.model or resp.requested_model,
+        "finish_reason": resp.finish_reason,
+        "latency": resp.latency,
+        "ttft": resp.time_to_first_token,
+        "request_id": resp.request_id,
+    }
+    calls = resp.message.tool_calls
+    if calls:
+        fields["tool_calls"] = [c.to_dict() for c in calls]
+    if resp.usage is not None:
+        u = resp.usage
+        fields.update(
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            cached_tokens=u.cached_tokens,
+            reasoning_tokens=u.reasoning_tokens,
+        )
+    return fields

@@ -1,0 +1,361 @@
+"""A conversation that remembers: history, parameters, persistence around each turn.
+
+`ChatSession` joins a `Client` and a `ConversationStore`. Each turn stores the user's
+message *before* the request is sent (a crash never loses what was typed), streams the
+reply, and stores it when it ends, whether complete, interrupted or failed. Replies that
+did not complete are kept but not sent back to the model as if they were answers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, ContextLengthExceededError, TalklineError
+from ..types import ChatParams, Message, params_from_mapping
+from ._replies import Completion, known_params, response_fields
+from .turn import Turn as Turn
+
+if TYPE_CHECKING:
+    from ..client import ChatStream, Client
+    from ..planning.context import Summary as Summary
+    from ..planning.preflight import Preflight, Prepared
+    from ..store import Conversation as StoredConversation
+    from ..store import ConversationStore, StoredMessage
+    from .layers import ResolvedRequest as ResolvedRequest
+
+__all__ = ["ChatSession", "Turn"]
+
+CONTINUE_PROMPT = "Continue exactly where your previous reply stopped, without repeating it."
+SUMMARY_INSTRUCTIONS = (
+    "Summarise this earlier part of a conversation in a few short paragraphs. Keep facts, "
+    "names, numbers, decisions, and open questions; leave out pleasantries."
+)
+
+
+class ChatSession:
+    """A conversation with a model, persisted turn by turn when a store is given."""
+
+    def __init__(
+        self,
+        client: Client,
+        store: ConversationStore | None = None,
+        *,
+        record: StoredConversation | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        params: ChatParams | None = None,
+        preflight: Preflight | None = None,
+        request: ResolvedRequest | None = None,
+    ) -> None:
+        """`request` (see `talkline.layers.resolve_request`) sets the model, system prompt
+        and parameters exactly, and stores them with `record` when they changed; without
+        it, `model`, `system` and `params` fall back to what `record` stored."""
+        self.client = client
+        self.store = store
+        self.record = record
+        if preflight is None:
+            from ..planning.preflight import Preflight as Preflight
+
+            preflight = Preflight(client.settings, store=store)
+        self.preflight = preflight
+        self.last_turn: Turn | None = None
+        self.system = system if system is not None else (record.system if record else None)
+        self.model = model or (record.model if record and record.model else None) or (
+            client.settings.model
+        )
+        stored_params = ChatParams.from_dict(record.params) if record and record.params else None
+        self.params = params or stored_params or ChatParams()
+        self._memory: list[Message] = []  # used without a store
+        if request is not None:
+            self.model, self.system, self.params = request.model, request.system, request.params
+            if record is not None and (record.model, record.system or None, record.params) != (
+                self.model, self.system, self.params.to_dict()
+            ):
+                self._save_settings()
+
+    # -- state
+
+    @property
+    def id(self) -> str | None:
+        return self.record.id if self.record else None
+
+    def stored_messages(self) -> list[StoredMessage]:
+        if self.store is None or self.record is None:
+            return []
+        return self.store.messages(self.record.id)
+
+    def history(self) -> list[Message]:
+        """What is sent: the active branch, without replies that did not complete."""
+        return [m for m, _ in self._history_with_ids()]
+
+    def _history_with_ids(self) -> list[tuple[Message, int | None]]:
+        if self.store is None:
+            return _answered_calls_only([(m, None) for m in self._memory])
+        return _answered_calls_only([
+            (m.to_message(), m.id) for m in self.stored_messages()
+            if not (m.role == "assistant" and m.status != "complete")
+        ])
+
+    def request_messages(self, extra: list[Message] | None = None) -> list[Message]:
+        messages: list[Message] = []
+        if self.system:
+            messages.append(Message("system", self.system))
+        messages.extend(self.history())
+        messages.extend(extra or [])
+        return messages
+
+    # -- settings
+
+    def set_model(self, model: str) -> None:
+        self.model = model
+        self._save_settings()
+
+    def set_system(self, system: str | None) -> None:
+        self.system = system or None
+        self._save_settings()
+
+    def set_param(self, name: str, value: Any) -> None:
+        """`/set temperature 0.3`: validated like a command-line flag."""
+        merged = self.params.to_dict()
+        if value is None or value == "":
+            merged.pop(name, None)
+            if name not in ChatParams.field_names():
+                raise ConfigError(f"unknown request parameter {name!r}")
+        else:
+            merged[name] = value
+        self.params = params_from_mapping(merged)
+        self._save_settings()
+
+    def _save_settings(self) -> None:
+        if self.store is not None and self.record is not None:
+            self.record = self.store.update_conversation(
+                self.record.id, model=self.model, system=self.system,
+                params=self.params.to_dict(),
+            )
+
+    def _ensure_record(self, first_text: str) -> None:
+        if self.store is None or self.record is not None:
+            return
+        self.record = self.store.create_conversation(
+            model=self.model, system=self.system, params=self.params.to_dict()
+        )
+
+    # -- turns
+
+    def send(self, text: str, *, stream: bool = True, resume: bool = True,
+             **params: Any) -> Turn:
+        """Store the user's message, then ask for the reply (streamed unless `stream` is
+        false: the turn then yields each choice's whole text once it arrived)."""
+        self._ensure_record(text)
+        if self.store is not None and self.record is not None:
+            self.store.append_message(self.record.id, "user", text)
+        else:
+            self._memory.append(Message("user", text))
+        return self._reply(self.request_messages(), params, stream=stream, resume=resume)
+
+    def retry(self, **params: Any) -> Turn:
+        """Regenerate the last reply as a new branch (the old one stays in the store)."""
+        if self.store is None or self.record is None:
+            if self._memory and self._memory[-1].role == "assistant":
+                self._memory.pop()
+            return self._reply(self.request_messages(), params)
+        path = self.stored_messages()
+        while path and path[-1].role != "user":
+            path.pop()
+        if not path:
+            raise ConfigError("Nothing to retry yet: send a message first.")
+        self.store.set_head(self.record.id, path[-1].id)
+        return self._reply(self.request_messages(), params)
+
+    def continue_reply(self, **params: Any) -> Turn:
+        """Ask the model to go on from the last reply (cut off, or interrupted).
+
+        The continued reply takes the partial one's place: what is sent next, and the
+        active branch, hold one reply with the joined text. The partial one stays in the
+        store on a branch of its own, and is put back if the continuation fails.
+        """
+        extra = [Message("user", CONTINUE_PROMPT)]
+        if self.store is None or self.record is None:
+            if not self._memory or self._memory[-1].role != "assistant":
+                raise ConfigError("Nothing to continue: the last message is not a reply.")
+            partial = self._memory.pop()
+            try:
+                turn = self._reply(self.request_messages([partial, *extra]), params)
+            except BaseException:
+                self._memory.append(partial)
+                raise
+            turn.prefix, turn.continues = partial.text, partial
+            return turn
+        path = self.stored_messages()
+        last = path[-1] if path else None
+        if last is None or last.role != "assistant":
+            raise ConfigError("Nothing to continue: the last message is not a reply.")
+        self.store.set_head(self.record.id, last.parent_id)  # the reply goes in its place
+        try:
+            turn = self._reply(
+                self.request_messages([Message("assistant", last.content or ""), *extra]),
+                params,
+            )
+        except BaseException:
+            self.store.set_head(self.record.id, last.id)
+            raise
+        turn.prefix, turn.continues = last.content or "", last.to_message()
+        turn.replaces = last.id
+        return turn
+
+    def undo(self) -> int:
+        """Drop the last exchange from what is sent (it stays in the store). Returns how
+        many messages left the active branch."""
+        if self.store is None or self.record is None:
+            n = 0
+            while self._memory and self._memory[-1].role != "user":
+                self._memory.pop()
+                n += 1
+            if self._memory:
+                self._memory.pop()
+                n += 1
+            return n
+        path = self.stored_messages()
+        n = 0
+        while path and path[-1].role != "user":
+            path.pop()
+            n += 1
+        if path:
+            path.pop()
+            n += 1
+        self.store.set_head(self.record.id, path[-1].id if path else None)
+        return n
+
+    def _reply(self, messages: list[Message], params: Mapping[str, Any], *,
+               stream: bool = True, resume: bool = True) -> Turn:
+        merged = self.params.merge(**{k: v for k, v in params.items() if v is not None})
+        reply_id = None
+        if self.store is not None and self.record is not None:
+            pending = self.store.append_message(
+                self.record.id, "assistant", "", status="pending",
+                requested_model=self.model, params=merged.to_dict(),
+            )
+            reply_id = pending.id
+        try:
+            prepared = self._prepare(messages, merged)
+        except TalklineError as exc:  # too long, or over budget: nothing is sent
+            if self.store is not None and reply_id is not None:
+                self.store.update_message(reply_id, status="error", error=str(exc))
+            raise
+        turn = Turn(self, self._open(prepared, stream, resume), reply_id)
+        turn.prepared = prepared
+        turn.notices = list(prepared.notices)
+        self.last_turn = turn
+        return turn
+
+    def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | Completion:
+        kwargs = known_params(prepared.params.to_body())
+        kwargs.pop("model", None)
+        if stream:
+            return self.client.stream(prepared.messages, model=self.model, resume=resume,
+                                      **kwargs)
+        return Completion(self.client, prepared.messages, self.model, kwargs)
+
+    def _prepare(self, messages: list[Message], params: ChatParams) -> Prepared:
+        """Fit the window (summarising when so set) and check the budget."""
+        summary = self._stored_summary()
+        prepared = self.preflight.prepare(messages, self.model, params, summary=summary)
+        fit = prepared.fit
+        if fit is not None and fit.to_summarize and self.preflight.settings.context_strategy == (
+            "summarize"
+        ):
+            summary = self._summarize(fit.to_summarize, fit.summary_covers)
+            prepared = self.preflight.prepare(messages, self.model, params, summary=summary)
+        return prepared
+
+    def _stored_summary(self) -> Summary | None:
+        if self.store is None or self.record is None:
+            return None
+        stored = self.store.latest_summary(self.record.id)
+        if stored is None:
+            return None
+        from ..planning.context import Summary as Summary
+
+        ids = [i for _, i in self._history_with_ids()]
+        covers = sum(1 for i in ids if i is not None and i <= stored.covers_up_to_message_id)
+        return Summary(stored.content, covers) if covers else None
+
+    def _summarize(self, messages: list[Message], covers: int) -> Summary:
+        """Ask the model for a summary of the turns that no longer fit, and keep it."""
+        from ..planning.context import Summary as Summary
+
+        transcript = "\n\n".join(f"{m.role}: {m.text}" for m in messages)
+        reply = self.client.complete(
+            [Message("system", SUMMARY_INSTRUCTIONS), Message("user", transcript)],
+            model=self.model,
+        )
+        text = reply.content.strip()
+        ids = [i for _, i in self._history_with_ids()]
+        if self.store is not None and self.record is not None and 0 < covers <= len(ids):
+            last_id = ids[covers - 1]
+            if last_id is not None:
+                tokens = reply.usage.completion_tokens if reply.usage else None
+                self.store.add_summary(self.record.id, last_id, text, model=reply.model,
+                                       tokens=tokens)
+        return Summary(text, covers)
+
+    def _after_refusal(self, turn: Turn, error: ContextLengthExceededError
+                       ) -> tuple[ChatStream | Completion, Prepared]:
+        assert turn.prepared is not None
+        prepared = self.preflight.refit_after_refusal(turn.prepared, error, self.model)
+        turn.notices.extend(prepared.notices)
+        streamed = not isinstance(turn.stream, Completion)
+        return self._open(prepared, streamed, True), prepared
+
+    def _finish_reply(self, turn: Turn, *, error: str | None = None, partial: str = "") -> None:
+        resp = turn.response
+        fit = turn.prepared.fit if turn.prepared is not None else None
+        if resp is not None:
+            self.preflight.observe(self.model, fit, resp.usage)
+            # The embedded model answers under its GGUF file's name, which the catalog
+            # does not know: price it under the name it was asked for (free).
+            local = self.client.settings.is_local_model(self.model)
+            turn.cost = self.preflight.cost(
+                self.model if local else resp.model or self.model, resp.usage,
+                completion_text=resp.content,
+                prompt_estimate=fit.prompt_tokens if fit is not None else None,
+            )
+        if self.store is None or turn.reply_id is None:
+            if resp is not None:
+                self._memory.append(resp.message if turn.continues is None else Message(
+                    "assistant", turn.prefix + resp.content,
+                    tool_calls=resp.message.tool_calls))
+            elif turn.continues is not None:
+                self._memory.append(turn.continues)
+            return
+        fields: dict[str, Any] = {"status": turn.status}
+        if resp is not None:
+            fields.update(response_fields(resp))
+            fields["content"] = turn.prefix + fields["content"]
+            if turn.cost is not None:
+                fields["cost"], fields["cost_estimated"] = turn.cost.amount, turn.cost.estimated
+        else:
+            fields["content"] = turn.prefix + partial
+            fields["error"] = error
+            fields["latency"] = time.monotonic() - turn.started
+        self.store.update_message(turn.reply_id, **fields)
+        if turn.replaces is not None and turn.status != "complete" and self.record is not None:
+            self.store.set_head(self.record.id, turn.replaces)
+
+
+def _answered_calls_only(history: list[tuple[Message, int | None]]
+                         ) -> list[tuple[Message, int | None]]:
+    """Tool calls no tool result answered (talkline does not run tools yet) are left out
+    of what is sent: the API refuses an assistant message whose calls are not followed
+    by their results. Such a reply's text, if any, is still sent."""
+    out: list[tuple[Message, int | None]] = []
+    for i, (message, mid) in enumerate(history):
+        following = history[i + 1][0] if i + 1 < len(history) else None
+        if message.tool_calls and (following is None or following.role != "tool"):
+            if not message.text:
+                continue
+            message = Message(message.role, message.content, name=message.name)
+        out.append((message, mid))
+    return out
