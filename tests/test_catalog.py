@@ -12,8 +12,10 @@ import pytest
 from talkline.cli.commands.catalog import print_catalog
 from talkline.cli.output.terminal import Terminal
 from talkline.errors import ConfigError
-from talkline.planning.catalog import Catalog, ModelInfo, default_catalog, load_user_catalog, lookup
+from talkline.planning.catalog import Catalog, ModelInfo, default_catalog, lookup
 from talkline.planning.tokens import encoding_for_model
+from talkline.planning.user_catalog import catalog_for
+from talkline.settings import Settings
 
 # The project's reference table (REFERENCE.md, which lives outside the repository, so the
 # suite does not read it), pinned row by row: context, max output, input, cached input,
@@ -146,14 +148,14 @@ def test_user_catalog_reads_config_toml(talkline_home: Path) -> None:
         'model = "gpt-4o"\n\n[catalog.house-model]\ncontext_window = 4096\ninput = 1\n'
         "output = 2\n"
     )
-    catalog = load_user_catalog()
+    catalog = catalog_for(Settings.resolve())
     info = catalog.lookup("house-model")
     assert info is not None and info.context_window == 4096
     assert "gpt-4o" in catalog
 
 
 def test_user_catalog_without_a_table_is_the_shipped_one() -> None:
-    assert load_user_catalog() is default_catalog()
+    assert catalog_for(Settings.resolve()) is default_catalog()
 
 
 def _terminal() -> tuple[Terminal, io.StringIO, io.StringIO]:

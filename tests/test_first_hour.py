@@ -5,6 +5,7 @@ for naming the fix; the real command runs against real sockets on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import socket
@@ -19,6 +20,8 @@ import pytest
 
 from talkline import Client
 from talkline.batch import BatchRunner, batch_client
+from talkline.cli.commands.options import announce
+from talkline.cli.output.terminal import Terminal
 from talkline.errors import MissingKeyError, NotFoundError, error_from_response
 from talkline.settings import Settings
 from talkline.testing import Fault, Reply, ScriptedServer
@@ -142,7 +145,9 @@ def test_a_server_that_needs_no_key_works_without_one(server: ScriptedServer,
 def test_no_key_and_no_model_still_means_the_embedded_model() -> None:
     settings = Settings.resolve()
     assert settings.model == "local" and settings.using_default_local
-    settings.require_key()  # the embedded model needs no key
+    err = io.StringIO()
+    announce(settings, Terminal(stdout=io.StringIO(), stderr=err))  # needs no key
+    assert "embedded SmolLM2-135M model" in err.getvalue()
 
 
 def test_the_library_refuses_too_and_only_for_openai_s_host() -> None:

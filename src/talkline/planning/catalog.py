@@ -16,13 +16,13 @@ Prices are USD per million tokens.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..settings.toml import load_toml
 
 __all__ = ["PRICE_FIELDS", "Catalog", "ModelInfo", "default_catalog", "lookup"]
 
@@ -68,15 +68,6 @@ class ModelInfo:
         out = asdict(self)
         out["aliases"] = list(self.aliases)
         return out
-
-
-def _parse_toml(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    data: dict[str, Any] = tomllib.loads(text)
-    return data
 
 
 def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | None
@@ -132,12 +123,14 @@ class Catalog:
         where: str = "config.toml",
     ) -> Catalog:
         """The shipped catalog with `overrides` (config.toml's `[catalog]` table) applied.
+        Values come in; this module never reads the settings (`planning.user_catalog`
+        builds a run's catalog from them).
 
         An override of a known model (or of a name that resolves to one, such as a dated
         snapshot) starts from that model's values; a new name starts blank.
         """
         data_path = path or DATA_FILE
-        raw = _parse_toml(data_path.read_text(encoding="utf-8"))
+        raw = load_toml(data_path)
         models: dict[str, ModelInfo] = {}
         for name, spec in (raw.get("models") or {}).items():
             models[name] = _entry(name, spec, f"[models.{name}] in {data_path}", None)
@@ -209,17 +202,6 @@ def default_catalog() -> Catalog:
     if _default is None:
         _default = Catalog.load()
     return _default
-
-
-def load_user_catalog(environ: Mapping[str, str] | None = None) -> Catalog:
-    """The catalog with the `[catalog]` table of the user's config.toml applied."""
-    from ..settings import Paths, load_config_file
-
-    paths = Paths.resolve(environ)
-    table = load_config_file(paths.config_file).get("catalog")
-    if table is None:
-        return default_catalog()
-    return Catalog.load(table, where=str(paths.config_file))
 
 
 def lookup(model: str, *, catalog: Catalog | None = None) -> ModelInfo | None:

@@ -16,6 +16,7 @@ from ..types import ChatParams, Message, Usage
 from .context import FitResult, Summary, fit_to_context, trim_for_server_error
 from .costs import Budget, check_budget, cost_of, estimate_cost, price_notice, worst_case_cost
 from .tokens import TokenCounter as TokenCounter
+from .user_catalog import catalog_for
 
 if TYPE_CHECKING:
     from ..settings import Settings as Settings
@@ -72,7 +73,7 @@ class Preflight:
         self.settings = settings
         self.store = store
         self.counter = counter or TokenCounter()
-        self.catalog = settings.catalog()
+        self.catalog = catalog_for(settings)
         self.spent_this_command = 0.0
         self._told: set[str] = set()
         values: dict[str, Any] = {"daily_budget": settings.daily_budget,

@@ -28,10 +28,11 @@ def print_catalog(
     as_json: bool, *, catalog: Catalog | None = None, terminal: Terminal | None = None
 ) -> None:
     """Print every model of the catalog (with config.toml's `[catalog]` applied)."""
-    from ...planning.catalog import load_user_catalog as load_user_catalog
+    from ...planning.user_catalog import catalog_for as catalog_for
+    from ...settings import Settings as Settings
     from ..output.terminal import Terminal as Terminal
 
-    catalog = catalog or load_user_catalog()
+    catalog = catalog or catalog_for(Settings.resolve())
     term = terminal or Terminal()
     if as_json:
         term.write_json([info.to_dict() for info in catalog])

@@ -23,9 +23,10 @@ def models(base_url: str | None, api_key: str | None, as_json: bool,
     settings = Settings.resolve(base_url=base_url, api_key=api_key)
     term = Terminal()
     if show_catalog:
+        from ...planning.user_catalog import catalog_for as catalog_for
         from .catalog import print_catalog as print_catalog
 
-        print_catalog(as_json, catalog=settings.catalog(), terminal=term)
+        print_catalog(as_json, catalog=catalog_for(settings), terminal=term)
         return
     with Client(settings=settings) as client:
         names = client.models()

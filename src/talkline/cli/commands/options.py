@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ...settings.defaults import DEFAULT_RETRIES, MAX_RETRIES, MIN_RETRIES
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 BASE_URL_HELP = ("Server base URL (default https://api.openai.com/v1; OPENAI_BASE_URL or "
@@ -34,7 +36,9 @@ _REQUEST_OPTIONS: list[Callable[[F], F]] = [
                                 "or -p logit_bias '{\"50256\": -100}'."),
     click.option("--base-url", help=BASE_URL_HELP),
     click.option("--key", "api_key", help="API key (prefer OPENAI_API_KEY or `keys set`)."),
-    click.option("--retries", type=int, help="Retries after a transient failure (default 2)."),
+    click.option("--retries", type=click.IntRange(MIN_RETRIES, MAX_RETRIES),
+                 help=f"Retries after a transient failure, {MIN_RETRIES} to {MAX_RETRIES} "
+                      f"(default {DEFAULT_RETRIES})."),
     click.option("--idle-timeout", type=float,
                  help="Seconds a stream may stay silent before it counts as stalled "
                       "(default 30)."),
@@ -138,7 +142,10 @@ LOCAL_NOTICE = (
 def announce(settings: Any, term: Any) -> None:
     """What the user must know before anything is sent: no key for OpenAI (refused), a
     key in clear text, or the embedded model answering because no key is configured."""
-    settings.require_key()
+    from ...wire.keycheck import require_key as require_key
+
+    if not settings.is_local_model():
+        require_key(settings.base_url, settings.api_key)
     warning = settings.insecure_key_warning()
     if warning:
         term.warn(warning)

@@ -1,0 +1,36 @@
+"""The defaults every layer reads: the server, the model, retries and timeouts.
+
+Written once here. The wire's `Timeouts`, the client and the batch transport take their
+defaults from these names; the `--retries` option and the settings check share the range.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "CONTEXT_STRATEGIES",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CONTEXT_STRATEGY",
+    "DEFAULT_MODEL",
+    "DEFAULT_RETRIES",
+    "IDLE_TIMEOUT",
+    "LOCAL_MODEL",
+    "MAX_RETRIES",
+    "MIN_RETRIES",
+    "READ_TIMEOUT",
+]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "gpt-4o-mini"
+LOCAL_MODEL = "local"  # the embedded model's name (`-m local`)
+
+DEFAULT_RETRIES = 2
+MIN_RETRIES = 0
+MAX_RETRIES = 100  # `--retries` and `retries =` in config.toml: 0 to 100
+
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection
+READ_TIMEOUT = 600.0  # seconds a whole non-streamed answer may take between bytes
+IDLE_TIMEOUT = 30.0  # seconds a stream may stay silent before it counts as stalled
+
+CONTEXT_STRATEGIES: tuple[str, ...] = ("truncate", "summarize", "error")
+DEFAULT_CONTEXT_STRATEGY = "truncate"
