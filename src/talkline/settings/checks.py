@@ -141,6 +141,14 @@ _LOCAL_RULES: dict[str, Rule] = {
 }
 
 
+_EXAMPLES = {  # the flag that sets each value, when one does
+    "base_url": "For example: --base-url http://localhost:11434/v1 (or OPENAI_BASE_URL)",
+    "retries": "For example: --retries 2",
+    "idle_timeout": "For example: --idle-timeout 30",
+    "budget": "For example: --budget 0.50",
+}
+
+
 def check_value(name: str, value: object) -> None:
     """Refuse a resolved setting that breaks its rule (`None` means not set)."""
     if value is None:
@@ -148,8 +156,7 @@ def check_value(name: str, value: object) -> None:
     problem = SETTINGS[name](value)
     if problem is not None:
         label = "base URL" if name == "base_url" else name.replace("_", " ")
-        hint = "For example: --base-url http://localhost:11434/v1" if name == "base_url" else None
-        raise ConfigError(f"{label} {problem}, got {value!r}", hint=hint)
+        raise ConfigError(f"{label} {problem}, got {value!r}", hint=_EXAMPLES.get(name))
 
 
 def _fix(key: str, path: Path) -> str:
@@ -181,7 +188,7 @@ def _check_table(name: str, value: object, path: Path) -> None:
         what = {"params": "request parameters such as temperature = 0.7",
                 "models": "[models.NAME] tables", "catalog": "[catalog.MODEL] tables"}[name]
         raise ConfigError(f"[{name}] in {path} must be a table of {what}, got {value!r}",
-                          hint=_fix(name, path))
+                          hint=_fix(f"[{name}]", path))
     if name == "params":
         return  # request parameters are checked by `params_from_mapping`
     for entry, spec in value.items():
@@ -190,7 +197,7 @@ def _check_table(name: str, value: object, path: Path) -> None:
             fields = ("path = \"/path/to/model.gguf\"" if name == "models"
                       else "context_window, input, output, ...")
             raise ConfigError(f"{where} must be a table of model fields ({fields}), "
-                              f"got {spec!r}", hint=_fix(f"{name}.{entry}", path))
+                              f"got {spec!r}", hint=_fix(f"[{name}.{entry}]", path))
         if name == "models":
             for key, rule in _LOCAL_RULES.items():
                 problem = rule(spec[key]) if key in spec else None
