@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
-from ._settings import Settings
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .defaults import (
     CONNECT_TIMEOUT,
     CONTEXT_STRATEGIES,
@@ -25,10 +27,17 @@ from .defaults import (
     MIN_RETRIES,
     READ_TIMEOUT,
 )
-from .keys import KeyStore
-from .paths import Paths
-from .redact import redact
-from .toml import load_config_file, load_toml
+from .redact import redact  # eager: the name is also its module's (tiny, no imports)
+
+if TYPE_CHECKING:
+    from ._settings import Settings
+    from .keys import KeyStore
+    from .paths import Paths
+    from .toml import load_config_file, load_toml
+
+# Loaded on first use, so `--help` (which reads only the defaults) stays light.
+_LAZY = {"Settings": "_settings", "KeyStore": "keys", "Paths": "paths",
+         "load_config_file": "toml", "load_toml": "toml"}
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -49,3 +58,16 @@ __all__ = [
     "load_toml",
     "redact",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
