@@ -202,3 +202,12 @@ def test_the_catalog_data_goes_through_the_one_toml_loader(tmp_path: Path) -> No
         load_toml(tmp_path / "missing.toml")
     assert caught.value.message == f"Cannot read {tmp_path / 'missing.toml'}: it does not exist"
     assert load_toml(tmp_path / "missing.toml", missing_ok=True) == {}
+
+
+@pytest.mark.parametrize("name", ["my key", "a\x1b[2Jb", ""])
+def test_a_key_name_must_be_one_printable_word(talkline_home: Path, name: str) -> None:
+    r = run("keys", "set", name, "--value", KEY)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines() == [f"Error: A key name must be one word, got {name!r}",
+                                  "For example: talkline keys set openai"]
+    assert not (talkline_home / "keys.json").exists() and KEY not in r.err

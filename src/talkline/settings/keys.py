@@ -46,8 +46,9 @@ class KeyStore:
         value = value.strip()
         if not value:
             raise ConfigError("The key is empty; nothing was stored.")
-        if not name or any(c.isspace() for c in name):
-            raise ConfigError(f"A key name must be one word, got {name!r}")
+        if not name or any(c.isspace() for c in name) or not name.isprintable():
+            raise ConfigError(f"A key name must be one word, got {name!r}",
+                              hint="For example: talkline keys set openai")
         data = self._load()
         data[name] = value
         self._write(data)
