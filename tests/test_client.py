@@ -245,3 +245,31 @@ def test_a_429_pauses_the_bucket_it_names(server: Any, error: Error, kind: str |
     run = Run(server, "sync")
     assert run.complete().content == ANSWER
     assert run.limiter.pauses == [(kind, pytest.approx(0.3))]
+
+
+# ---------------------------------------------------------------- the callers
+
+
+def test_the_cli_sends_the_config_params_once(server: Any, talkline_home: Any) -> None:
+    """The settings' parameters reach the request through the layers only: a cap from the
+    config file goes out as the one field the model takes, never as both."""
+    from .clihelp import run as run_cli
+
+    (talkline_home / "config.toml").write_text("[params]\nmax_tokens = 40\ntemperature = 0.3\n")
+    r = run_cli("-m", "o3-mini", "hi", env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url})
+    assert r.code == 0, r.err
+    body = sent(server)
+    assert body["max_completion_tokens"] == 40 and "max_tokens" not in body
+    assert body["temperature"] == 0.3
+
+
+def test_a_session_without_a_request_layers_params_over_the_settings(server: Any) -> None:
+    from talkline.session.conversation import ChatSession
+
+    with Client(settings=settings_for(server, temperature=0.2, max_tokens=50)) as client:
+        list(ChatSession(client).send("hi"))
+        assert (sent(server)["temperature"], sent(server)["max_tokens"]) == (0.2, 50)
+        session = ChatSession(client, params=ChatParams(temperature=0.9))
+        list(session.send("again", stream=False))
+        assert (sent(server)["temperature"], sent(server)["max_tokens"]) == (0.9, 50)
+        assert "stream" not in sent(server)
