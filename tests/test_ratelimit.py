@@ -304,6 +304,46 @@ def test_bucket_level_never_exceeds_capacity(ops: list[tuple[str, float, float]]
 
 
 # --------------------------------------------------------------------------- limiter
+# The limiter shows no levels (nothing outside the tests needs them): these read its state,
+# refilled to its clock, white box.
+
+
+def bucket(lim: RateLimiter, key: tuple[str, str], kind: str) -> TokenBucket | None:
+    state = lim._state(key)
+    found = state.requests if kind == "requests" else state.tokens
+    if found is not None:
+        found.refill(lim._clock())
+    return found
+
+
+def level(lim: RateLimiter, key: tuple[str, str], kind: str) -> float:
+    found = bucket(lim, key, kind)
+    assert found is not None, f"no {kind} limit known"
+    return found.level
+
+
+def limit(lim: RateLimiter, key: tuple[str, str], kind: str) -> float | None:
+    found = bucket(lim, key, kind)
+    return None if found is None else found.limit_per_minute
+
+
+def paused_for(lim: RateLimiter, key: tuple[str, str], kind: str) -> float:
+    found = bucket(lim, key, kind)
+    until = found.paused_until if found is not None else lim._state(key).paused_until.get(
+        kind, -math.inf)
+    return max(0.0, until - lim._clock())
+
+
+def view(lim: RateLimiter, key: tuple[str, str]) -> list[tuple[float | None, ...]]:
+    """Limit, level and pause of both kinds: to compare before and after."""
+    out: list[tuple[float | None, ...]] = []
+    for kind in ("requests", "tokens"):
+        found = bucket(lim, key, kind)
+        out.append((limit(lim, key, kind), found.level if found else None,
+                    paused_for(lim, key, kind)))
+    return out
+
+
 
 
 def test_no_limits_never_throttles() -> None:
@@ -313,9 +353,7 @@ def test_no_limits_never_throttles() -> None:
         assert lim.reserve(KEY, 10**6).granted
     assert lim.acquire(KEY, 10**9, sleep=clock.sleep).granted
     assert clock.sleeps == []
-    snap = lim.snapshot(KEY)
-    assert snap["requests"]["limit_per_minute"] is None
-    assert snap["tokens"]["limit_per_minute"] is None
+    assert bucket(lim, KEY, "requests") is None and bucket(lim, KEY, "tokens") is None
 
 
 def test_rpm_throttles_requests() -> None:
@@ -325,7 +363,7 @@ def test_rpm_throttles_requests() -> None:
         assert lim.reserve(KEY, 0) == Reservation(KEY, 0, 0.0)
     res = lim.reserve(KEY, 0)
     assert not res.granted and res.delay == pytest.approx(0.1)
-    assert lim.snapshot(KEY)["requests"]["level"] == pytest.approx(0.0)  # nothing reserved
+    assert level(lim, KEY, "requests") == pytest.approx(0.0)  # nothing reserved
     got = lim.acquire(KEY, 0, sleep=clock.sleep)
     assert got.granted and clock.sleeps == [pytest.approx(0.1)]
 
@@ -347,7 +385,7 @@ def test_both_buckets_must_grant() -> None:
     res = lim.reserve(KEY, 10)
     assert res.delay == pytest.approx(1.0)
     # The token bucket was not charged for the refused request.
-    assert lim.snapshot(KEY)["tokens"]["level"] == pytest.approx(10_000 - 10)
+    assert level(lim, KEY, "tokens") == pytest.approx(10_000 - 10)
 
 
 def test_settings_apply_to_every_key_separately() -> None:
@@ -391,23 +429,20 @@ def test_headers_teach_limits_for_that_key_only() -> None:
     clock = FakeClock()
     lim = RateLimiter(rpm=60, clock=clock)
     lim.update_from_headers(KEY, HEADERS)
-    snap = lim.snapshot(KEY)
-    assert snap["requests"]["limit_per_minute"] == 600
-    assert snap["requests"]["source"] == "headers"
-    assert snap["requests"]["capacity"] == 10
-    assert snap["tokens"]["limit_per_minute"] == 60000
-    assert snap["tokens"]["capacity"] == 1000
-    other = lim.snapshot(OTHER)
-    assert other["requests"]["limit_per_minute"] == 60
-    assert other["requests"]["source"] == "settings"
-    assert other["tokens"]["limit_per_minute"] is None
+    requests, tokens = bucket(lim, KEY, "requests"), bucket(lim, KEY, "tokens")
+    assert requests is not None and tokens is not None
+    assert requests.limit_per_minute == 600 and requests.capacity == 10
+    assert tokens.limit_per_minute == 60000 and tokens.capacity == 1000
+    other = bucket(lim, OTHER, "requests")
+    assert other is not None and other.limit_per_minute == 60  # from settings
+    assert bucket(lim, OTHER, "tokens") is None
 
 
 def test_headers_override_settings_in_both_directions() -> None:
     clock = FakeClock()
     lim = RateLimiter(rpm=6000, clock=clock)
     lim.update_from_headers(KEY, {"x-ratelimit-limit-requests": "60"})
-    assert lim.snapshot(KEY)["requests"]["limit_per_minute"] == 60
+    assert limit(lim, KEY, "requests") == 60
     assert lim.reserve(KEY, 0).granted
     assert lim.reserve(KEY, 0).delay == pytest.approx(1.0)
 
@@ -415,14 +450,14 @@ def test_headers_override_settings_in_both_directions() -> None:
 def test_header_names_case_insensitive() -> None:
     lim = RateLimiter(clock=FakeClock())
     lim.update_from_headers(KEY, {"X-RateLimit-Limit-Requests": "120"})
-    assert lim.snapshot(KEY)["requests"]["limit_per_minute"] == 120
+    assert limit(lim, KEY, "requests") == 120
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "", "unlimited", "nan", "inf", "-0"])
 def test_headers_ignore_gateway_placeholders(value: str) -> None:
     clock = FakeClock()
     lim = RateLimiter(rpm=600, clock=clock)
-    before = lim.snapshot(KEY)
+    before = view(lim, KEY)
     lim.update_from_headers(
         KEY,
         {
@@ -433,7 +468,7 @@ def test_headers_ignore_gateway_placeholders(value: str) -> None:
             "x-ratelimit-reset-requests": value,
         },
     )
-    assert lim.snapshot(KEY) == before
+    assert view(lim, KEY) == before
 
 
 def test_remaining_lowers_the_level_proportionally() -> None:
@@ -448,9 +483,8 @@ def test_remaining_lowers_the_level_proportionally() -> None:
             "x-ratelimit-remaining-tokens": "6000",
         },
     )
-    snap = lim.snapshot(KEY)
-    assert snap["requests"]["level"] == pytest.approx(5.0)  # half of capacity 10
-    assert snap["tokens"]["level"] == pytest.approx(100.0)  # a tenth of 1000
+    assert level(lim, KEY, "requests") == pytest.approx(5.0)  # half of capacity 10
+    assert level(lim, KEY, "tokens") == pytest.approx(100.0)  # a tenth of 1000
 
 
 def test_remaining_never_raises_the_level() -> None:
@@ -461,16 +495,16 @@ def test_remaining_never_raises_the_level() -> None:
     lim.update_from_headers(
         KEY, {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "600"}
     )
-    assert lim.snapshot(KEY)["requests"]["level"] == pytest.approx(2.0)
+    assert level(lim, KEY, "requests") == pytest.approx(2.0)
 
 
 def test_remaining_without_limit_uses_the_known_limit() -> None:
     clock = FakeClock()
     lim = RateLimiter(rpm=600, clock=clock)
     lim.update_from_headers(KEY, {"x-ratelimit-remaining-requests": "60"})
-    assert lim.snapshot(KEY)["requests"]["level"] == pytest.approx(1.0)
+    assert level(lim, KEY, "requests") == pytest.approx(1.0)
     lim.update_from_headers(KEY, {"x-ratelimit-remaining-requests": "0"})  # no limit: ignored
-    assert lim.snapshot(KEY)["requests"]["level"] == pytest.approx(1.0)
+    assert level(lim, KEY, "requests") == pytest.approx(1.0)
 
 
 def test_remaining_zero_with_reset_pauses() -> None:
@@ -484,10 +518,9 @@ def test_remaining_zero_with_reset_pauses() -> None:
             "x-ratelimit-reset-tokens": "2s",
         },
     )
-    snap = lim.snapshot(KEY)
-    assert snap["tokens"]["level"] == 0 and snap["tokens"]["paused_for"] == pytest.approx(2.0)
+    assert level(lim, KEY, "tokens") == 0 and paused_for(lim, KEY, "tokens") == pytest.approx(2.0)
     assert lim.reserve(KEY, 100).delay == pytest.approx(2.1)
-    assert lim.snapshot(KEY)["requests"]["limit_per_minute"] is None
+    assert bucket(lim, KEY, "requests") is None
 
 
 def test_pause_only_the_named_bucket_of_that_key() -> None:
@@ -497,9 +530,8 @@ def test_pause_only_the_named_bucket_of_that_key() -> None:
     assert lim.reserve(KEY, 10).delay == pytest.approx(5.0 + 10 / 1000)
     assert lim.reserve(KEY, 0).delay == pytest.approx(5.0)  # a 0 charge still waits the pause
     assert lim.reserve(OTHER, 10).granted
-    snap = lim.snapshot(KEY)
-    assert snap["requests"]["paused_for"] == 0 and snap["requests"]["level"] == 10
-    assert snap["tokens"]["paused_for"] == pytest.approx(5.0)
+    assert paused_for(lim, KEY, "requests") == 0 and level(lim, KEY, "requests") == 10
+    assert paused_for(lim, KEY, "tokens") == pytest.approx(5.0)
 
 
 def test_pause_both_and_unknown_limits() -> None:
@@ -507,7 +539,7 @@ def test_pause_both_and_unknown_limits() -> None:
     lim = RateLimiter(clock=clock)  # nothing known: a 429 must still hold requests back
     lim.pause(KEY, None, 3.0)
     assert lim.reserve(KEY, 0).delay == pytest.approx(3.0)
-    assert lim.snapshot(KEY)["requests"]["paused_for"] == pytest.approx(3.0)
+    assert paused_for(lim, KEY, "requests") == pytest.approx(3.0)
     assert lim.reserve(OTHER, 0).granted
     clock.t += 3.0
     assert lim.reserve(KEY, 0).granted
@@ -535,14 +567,14 @@ def test_reconcile() -> None:
     lim = RateLimiter(tpm=60_000, clock=clock)  # holds 1000
     res = lim.reserve(KEY, 800)
     lim.reconcile(res, 300)  # used less: give back 500
-    assert lim.snapshot(KEY)["tokens"]["level"] == pytest.approx(700)
+    assert level(lim, KEY, "tokens") == pytest.approx(700)
     res2 = lim.reserve(KEY, 100)
     lim.reconcile(res2, 1500)  # used more: charge 1400 extra
-    assert lim.snapshot(KEY)["tokens"]["level"] == pytest.approx(-800)
+    assert level(lim, KEY, "tokens") == pytest.approx(-800)
     lim.reconcile(res2, None)  # unknown: estimate stands
-    assert lim.snapshot(KEY)["tokens"]["level"] == pytest.approx(-800)
+    assert level(lim, KEY, "tokens") == pytest.approx(-800)
     lim.reconcile(Reservation(KEY, 100, delay=1.0), 0)  # never granted: ignored
-    assert lim.snapshot(KEY)["tokens"]["level"] == pytest.approx(-800)
+    assert level(lim, KEY, "tokens") == pytest.approx(-800)
 
 
 def test_reconcile_never_above_capacity() -> None:
@@ -550,7 +582,7 @@ def test_reconcile_never_above_capacity() -> None:
     res = lim.reserve(KEY, 100)
     lim.reconcile(res, 0)
     lim.reconcile(res, 0)  # even when called twice
-    assert lim.snapshot(KEY)["tokens"]["level"] == 1000
+    assert level(lim, KEY, "tokens") == 1000
 
 
 def test_fifo_big_waiter_is_not_starved() -> None:
@@ -568,7 +600,7 @@ def test_fifo_big_waiter_is_not_starved() -> None:
 
     assert lim.acquire(KEY, 1000, sleep=sleep).granted
     assert small_results and not any(r.granted for r in small_results)
-    assert lim.snapshot(KEY)["waiting"] == 0
+    assert not lim._state(KEY).waiting  # nobody left queued
 
 
 def test_later_small_request_may_pass_when_room_for_both() -> None:
@@ -596,12 +628,12 @@ def test_abandoned_waiter_leaves_the_queue() -> None:
         pass
 
     def sleep(seconds: float) -> None:
-        assert lim.snapshot(KEY)["waiting"] == 1
+        assert len(lim._state(KEY).waiting) == 1
         raise Cancelled
 
     with pytest.raises(Cancelled):
         lim.acquire(KEY, 0, sleep=sleep)
-    assert lim.snapshot(KEY)["waiting"] == 0
+    assert not lim._state(KEY).waiting  # nobody left queued
     clock.t += 1
     assert lim.reserve(KEY, 0).granted
 
@@ -664,9 +696,9 @@ def test_acquire_never_exceeds_limit_in_any_window(
         res = lim.acquire(KEY, tokens, sleep=clock.sleep)
         assert res.granted and res.tokens == tokens
         grants.append((clock.t, tokens))
-        snap = lim.snapshot(KEY)
-        assert snap["tokens"]["level"] <= snap["tokens"]["capacity"]
-        assert snap["tokens"]["level"] >= -TOL
+        tokens_bucket = bucket(lim, KEY, "tokens")
+        assert tokens_bucket is not None
+        assert -TOL <= tokens_bucket.level <= tokens_bucket.capacity
     assert_within_limit(grants, 10, 10)
     if rpm is not None:
         assert_within_limit([(t, 1) for t, _ in grants], rpm / 60, rpm / 60)
@@ -693,8 +725,8 @@ def test_reconcile_never_lets_level_exceed_capacity(
         res = lim.acquire(KEY, estimate, sleep=clock.sleep)
         lim.reconcile(res, actual)
         lim.update_from_headers(KEY, {"x-ratelimit-remaining-tokens": str(actual or 0)})
-        snap = lim.snapshot(KEY)["tokens"]
-        assert snap["level"] <= snap["capacity"]
+        tokens_bucket = bucket(lim, KEY, "tokens")
+        assert tokens_bucket is not None and tokens_bucket.level <= tokens_bucket.capacity
 
 
 def test_threads_share_the_limit() -> None:
@@ -733,28 +765,12 @@ def test_threads_share_the_limit() -> None:
     assert_within_limit([(t, 1) for t in grants], 20, 20)
     assert grants[-1] - grants[0] >= (40 - 20) / 20 - 0.01  # it did throttle
     assert elapsed < 3.0
-    assert lim.snapshot(KEY)["waiting"] == 0
+    assert not lim._state(KEY).waiting  # nobody left queued
 
 
-def test_snapshot_shape() -> None:
-    clock = FakeClock()
-    lim = RateLimiter(rpm=600, tpm=60_000, clock=clock)
-    snap = lim.snapshot(KEY)
-    assert snap == {
-        "key": KEY,
-        "waiting": 0,
-        "requests": {
-            "limit_per_minute": 600,
-            "source": "settings",
-            "capacity": 10,
-            "level": 10,
-            "paused_for": 0.0,
-        },
-        "tokens": {
-            "limit_per_minute": 60_000,
-            "source": "settings",
-            "capacity": 1000,
-            "level": 1000,
-            "paused_for": 0.0,
-        },
-    }
+def test_settings_buckets_start_full() -> None:
+    lim = RateLimiter(rpm=600, tpm=60_000, clock=FakeClock())
+    assert (limit(lim, KEY, "requests"), level(lim, KEY, "requests")) == (600, 10)
+    assert (limit(lim, KEY, "tokens"), level(lim, KEY, "tokens")) == (60_000, 1000)
+    assert paused_for(lim, KEY, "requests") == paused_for(lim, KEY, "tokens") == 0.0
+    assert not lim._state(KEY).waiting

@@ -1,12 +1,10 @@
-"""talkline.retry: which errors are retried, how long to wait, and the two runners."""
+"""talkline.retry: which errors are retried, how long to wait, and the runner."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import time
-from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -36,7 +34,6 @@ from talkline.errors import (
     error_from_response,
 )
 from talkline.retry import (
-    AsyncRetryRunner,
     Decision,
     RetryEvent,
     RetryPolicy,
@@ -467,10 +464,6 @@ class Script:
             raise self.errors.pop(0)
         return "ok"
 
-    async def acall(self, attempt: int) -> str:
-        await asyncio.sleep(0)
-        return self(attempt)
-
 
 def make_runner(
     policy: RetryPolicy | None = None,
@@ -483,24 +476,6 @@ def make_runner(
     return runner, sleeps, events
 
 
-def make_async_runner(
-    policy: RetryPolicy | None = None,
-) -> tuple[AsyncRetryRunner, list[float], list[RetryEvent]]:
-    sleeps: list[float] = []
-    events: list[RetryEvent] = []
-
-    async def asleep(seconds: float) -> None:
-        sleeps.append(seconds)
-
-    runner = AsyncRetryRunner(
-        policy, asleep=asleep, rand=lambda: 1.0, clock=lambda: NOW, on_retry=events.append
-    )
-    return runner, sleeps, events
-
-
-Run = Callable[[RetryPolicy | None, Script], tuple[Any, list[float], list[RetryEvent]]]
-
-
 def run_sync(policy: RetryPolicy | None, script: Script) -> tuple[Any, list[float], list[Any]]:
     runner, sleeps, events = make_runner(policy)
     try:
@@ -509,37 +484,23 @@ def run_sync(policy: RetryPolicy | None, script: Script) -> tuple[Any, list[floa
         return exc, sleeps, events
 
 
-def run_async(policy: RetryPolicy | None, script: Script) -> tuple[Any, list[float], list[Any]]:
-    runner, sleeps, events = make_async_runner(policy)
-
-    async def main() -> Any:
-        try:
-            return await runner.call(script.acall)
-        except BaseException as exc:
-            return exc
-
-    return asyncio.run(main()), sleeps, events
-
-
-runners = pytest.mark.parametrize("run", [run_sync, run_async], ids=["sync", "async"])
-
-
-@runners
-def test_runner_succeeds_after_retries(run: Run) -> None:
+def test_runner_succeeds_after_retries() -> None:
     script = Script(http(500), rate_limited({"retry-after-ms": "250"}))
-    result, sleeps, events = run(None, script)
+    result, sleeps, events = run_sync(None, script)
     assert result == "ok"
     assert script.attempts == [1, 2, 3]
     assert sleeps == [0.5, 0.25]
     assert [(e.attempt, e.max_attempts, e.delay) for e in events] == [(1, 3, 0.5), (2, 3, 0.25)]
-    assert isinstance(events[0].error, ServerError) and events[0].reason
+    assert isinstance(events[0].error, ServerError)
+    assert events[0].after_tokens is None  # nothing had been shown
+    why = "ServerError (HTTP 500) is retryable; backing off 0.5 s"
+    assert events[0].reason == events[0].why == why
 
 
-@runners
-def test_runner_gives_up_and_counts_attempts(run: Run) -> None:
+def test_runner_gives_up_and_counts_attempts() -> None:
     errors = [http(502), http(503), http(500)]
     script = Script(*errors)
-    result, sleeps, events = run(None, script)
+    result, sleeps, events = run_sync(None, script)
     assert result is errors[2]
     assert result.attempts == 3
     assert "(after 3 attempts)" in str(result)
@@ -548,79 +509,70 @@ def test_runner_gives_up_and_counts_attempts(run: Run) -> None:
     assert len(events) == 2
 
 
-@runners
-def test_runner_backoff_sequence(run: Run) -> None:
+def test_runner_backoff_sequence() -> None:
     script = Script(*[http(500) for _ in range(7)])
-    result, sleeps, _ = run(RetryPolicy(max_retries=6), script)
+    result, sleeps, _ = run_sync(RetryPolicy(max_retries=6), script)
     assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
     assert result.attempts == 7
 
 
-@runners
-def test_runner_does_not_retry_non_retryable(run: Run) -> None:
+def test_runner_does_not_retry_non_retryable() -> None:
     err = http(401)
     script = Script(err)
-    result, sleeps, events = run(None, script)
+    result, sleeps, events = run_sync(None, script)
     assert result is err and err.attempts == 1
     assert "attempts" not in str(err)
     assert sleeps == [] and events == [] and script.attempts == [1]
 
 
-@runners
-def test_runner_passes_foreign_exceptions_through(run: Run) -> None:
+def test_runner_passes_foreign_exceptions_through() -> None:
     err = ZeroDivisionError("bug")
-    result, sleeps, _ = run(None, Script(err))
+    result, sleeps, _ = run_sync(None, Script(err))
     assert result is err and sleeps == []
     assert not hasattr(err, "attempts")
 
 
-@runners
-def test_runner_never_catches_base_exceptions(run: Run) -> None:
+def test_runner_never_catches_base_exceptions() -> None:
     class Stop(BaseException):
         pass
 
     script = Script(Stop())
-    result, sleeps, _ = run(None, script)
+    result, sleeps, _ = run_sync(None, script)
     assert isinstance(result, Stop) and sleeps == [] and script.attempts == [1]
 
 
-@runners
-def test_runner_server_wait_too_long_sets_hint(run: Run) -> None:
+def test_runner_server_wait_too_long_sets_hint() -> None:
     err = rate_limited({"retry-after": "300"})
-    result, sleeps, _ = run(None, Script(http(500), err))
+    result, sleeps, _ = run_sync(None, Script(http(500), err))
     assert result is err and sleeps == [0.5]
     assert err.attempts == 2
     assert err.hint is not None and "300 s" in err.hint and "try again then" in err.hint
     assert local_clock(NOW + 300) in str(err)
 
 
-@runners
-def test_runner_extends_an_existing_hint(run: Run) -> None:
+def test_runner_extends_an_existing_hint() -> None:
     err = rate_limited({"retry-after": "300"})
     err.hint = "Lower your request rate."
-    result, _, _ = run(None, Script(err))
+    result, _, _ = run_sync(None, Script(err))
     assert result.hint.startswith("Lower your request rate. The server asks to wait 300 s")
 
 
-@runners
-def test_runner_with_zero_retries(run: Run) -> None:
+def test_runner_with_zero_retries() -> None:
     err = http(500)
     script = Script(err)
-    result, sleeps, _ = run(RetryPolicy(max_retries=0), script)
+    result, sleeps, _ = run_sync(RetryPolicy(max_retries=0), script)
     assert result is err and err.attempts == 1 and sleeps == [] and script.attempts == [1]
 
 
-@runners
-def test_runner_stream_interrupted_by_bad_request_is_final(run: Run) -> None:
+def test_runner_stream_interrupted_by_bad_request_is_final() -> None:
     err = StreamInterrupted("error event", partial="Hi", cause=http(400))
-    result, sleeps, _ = run(None, Script(err))
+    result, sleeps, _ = run_sync(None, Script(err))
     assert result is err and err.attempts == 1 and sleeps == []
 
 
-@runners
-def test_runner_stream_interrupted_retried(run: Run) -> None:
+def test_runner_stream_interrupted_retried() -> None:
     script = Script(StreamInterrupted("dropped", cause=APIConnectionError("reset")))
-    result, sleeps, _ = run(None, script)
+    result, sleeps, _ = run_sync(None, script)
     assert result == "ok" and sleeps == [0.5]
 
 
@@ -645,4 +597,22 @@ def test_retry_state_can_be_driven_by_hand() -> None:
 
 def test_default_policy_when_none_given() -> None:
     assert RetryRunner().policy == RetryPolicy()
-    assert AsyncRetryRunner().policy == RetryPolicy()
+
+
+def test_retry_event_after_a_broken_stream_says_how_far_it_got() -> None:
+    dropped = RetryEvent(attempt=1, max_attempts=3, delay=0.5, after_tokens=7,
+                         error=StreamInterrupted("dropped", cause=APIConnectionError("reset")))
+    assert dropped.reason == "connection dropped after 7 tokens; retried (attempt 2 of 3)"
+    server = RetryEvent(attempt=2, max_attempts=3, delay=1.0, after_tokens=2,
+                        error=StreamInterrupted("error event", cause=http(500, "overloaded")))
+    assert server.reason == (
+        "the server sent an error after 2 tokens (overloaded); retried (attempt 3 of 3)"
+    )
+
+
+def test_retry_state_passes_after_tokens_to_the_event() -> None:
+    runner, _, events = make_runner()
+    state = runner.start()
+    assert state.failed(StreamInterrupted("cut", cause=APIConnectionError("reset")),
+                        after_tokens=4) == 0.5
+    assert (events[0].attempt, events[0].max_attempts, events[0].after_tokens) == (1, 3, 4)

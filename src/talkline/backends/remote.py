@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import (
@@ -30,6 +30,9 @@ from ..wire.sse import SSEDecoder as SSEDecoder
 from ..wire.transport_errors import map_transport_error as _map_transport_error
 from .base import ChatRequest
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 __all__ = ["AsyncRemoteBackend", "RemoteBackend", "StreamDecoder", "Timeouts"]
 
 
@@ -42,6 +45,12 @@ class Timeouts:
     read: float = 600.0
     idle: float = 30.0
     write: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Timeouts:
+        """The configured ones: `connect_timeout`, `timeout` (read) and `idle_timeout`."""
+        return cls(connect=settings.connect_timeout, read=settings.timeout,
+                   idle=settings.idle_timeout)
 
     def for_stream(self, stream: bool) -> httpx.Timeout:
         return httpx.Timeout(

@@ -50,7 +50,6 @@ _RUN_ENDING = (AuthenticationError, MissingKeyError, QuotaExceededError)
 # Lines in a row that could not connect at all (DNS, refused; each after its retries)
 # before the run stops: every other line would wait out its retries for nothing.
 UNREACHABLE_LIMIT = 3
-_PARAMS = frozenset(ChatParams.field_names()) - {"model"}
 
 
 def _as_request(item: BatchRequest | Mapping[str, Any], position: int) -> BatchRequest:
@@ -59,14 +58,11 @@ def _as_request(item: BatchRequest | Mapping[str, Any], position: int) -> BatchR
     return BatchRequest(str(item["custom_id"]), dict(item["body"]), position + 1, position)
 
 
-def _call_args(body: Mapping[str, Any]) -> tuple[Any, str, dict[str, Any]]:
-    """(messages, model, params) for `AsyncClient.complete`; unknown fields ride in
-    `extra_body`, as a compatible server may expect them."""
-    params = {k: v for k, v in body.items() if k in _PARAMS}
-    extra = {k: v for k, v in body.items() if k not in _PARAMS and k not in ("model", "messages")}
-    if extra:
-        params["extra_body"] = {**dict(params.get("extra_body") or {}), **extra}
-    return body["messages"], str(body["model"]), params
+def _call_args(body: Mapping[str, Any]) -> tuple[Any, ChatParams]:
+    """(messages, the request) for `AsyncClient.complete`: the line is sent as it is, like
+    the Batch API sends it; unknown fields ride in `extra_body`, as a compatible server may
+    expect them."""
+    return body["messages"], ChatParams.from_dict({**body, "model": str(body["model"])})
 
 
 class BatchRunner:
@@ -276,8 +272,8 @@ class BatchRunner:
     async def _ask(self, request: BatchRequest
                    ) -> tuple[dict[str, Any], ChatResponse | None, BaseException | None]:
         try:
-            messages, model, params = _call_args(request.body)
-            response: ChatResponse = await self.client.complete(messages, model=model, **params)
+            messages, params = _call_args(request.body)
+            response: ChatResponse = await self.client.complete(messages, params=params)
         except _RUN_ENDING:
             raise
         except TalklineError as exc:

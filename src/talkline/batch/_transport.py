@@ -48,10 +48,8 @@ class ShardedBackend:
 
     @classmethod
     def for_settings(cls, settings: Any, max_connections: int) -> ShardedBackend:
-        timeouts = Timeouts(connect=settings.connect_timeout, read=settings.timeout,
-                            idle=settings.idle_timeout)
         return cls(settings.base_url, settings.api_key, max_connections=max_connections,
-                   timeouts=timeouts)
+                   timeouts=Timeouts.from_settings(settings))
 
     @property
     def shards(self) -> int:

@@ -11,32 +11,22 @@ from ..types import ChatDelta, ChatParams, ChatResponse, Message
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["Completion", "known_params", "response_fields"]
+__all__ = ["Completion", "response_fields"]
 
 
 class Completion:
     """A non-streamed request shaped like a stream: one delta per choice, then done."""
 
-    def __init__(self, client: Client, messages: list[Message], model: str,
-                 params: dict[str, Any]) -> None:
-        self._args = (client, messages, model, params)
+    def __init__(self, client: Client, messages: list[Message], params: ChatParams) -> None:
+        self._args = (client, messages, params)
         self.response: ChatResponse | None = None
 
     def __iter__(self) -> Iterator[ChatDelta]:
-        client, messages, model, params = self._args
-        self.response = client.complete(messages, model=model, **params)
+        client, messages, params = self._args
+        self.response = client.complete(messages, params=params)
         for choice in self.response.choices:
             yield ChatDelta(index=choice.index, content=choice.message.text,
                             finish_reason=choice.finish_reason)
-
-
-def known_params(body: dict[str, Any]) -> dict[str, Any]:
-    names = set(ChatParams.field_names())
-    known = {k: v for k, v in body.items() if k in names}
-    rest = {k: v for k, v in body.items() if k not in names}
-    if rest:
-        known["extra_body"] = rest
-    return known
 
 
 def response_fields(resp: ChatResponse) -> dict[str, Any]:

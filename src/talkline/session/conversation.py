@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ContextLengthExceededError, TalklineError
 from ..types import ChatParams, Message, params_from_mapping
-from ._replies import Completion, known_params, response_fields
+from ._replies import Completion, response_fields
 from .turn import Turn as Turn
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ class ChatSession:
     ) -> None:
         """`request` (see `talkline.layers.resolve_request`) sets the model, system prompt
         and parameters exactly, and stores them with `record` when they changed; without
-        it, `model`, `system` and `params` fall back to what `record` stored."""
+        it, `model` and `system` fall back to what `record` stored, and `params` go over
+        what `record` stored over the settings' (the request that is sent, as it is)."""
         self.client = client
         self.store = store
         self.record = record
@@ -65,8 +66,12 @@ class ChatSession:
         self.model = model or (record.model if record and record.model else None) or (
             client.settings.model
         )
-        stored_params = ChatParams.from_dict(record.params) if record and record.params else None
-        self.params = params or stored_params or ChatParams()
+        if request is None:  # the same layers as the CLI's: given > stored > settings
+            from .layers import Given as Given
+            from .layers import resolve_request as resolve_request
+
+            given = Given(model=self.model, params=params or ChatParams())
+            self.params = resolve_request(given, record, client.settings).params
         self._memory: list[Message] = []  # used without a store
         if request is not None:
             self.model, self.system, self.params = request.model, request.system, request.params
@@ -251,12 +256,10 @@ class ChatSession:
         return turn
 
     def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | Completion:
-        kwargs = known_params(prepared.params.to_body())
-        kwargs.pop("model", None)
+        params = prepared.params.merge(model=self.model)  # the whole request, sent as it is
         if stream:
-            return self.client.stream(prepared.messages, model=self.model, resume=resume,
-                                      **kwargs)
-        return Completion(self.client, prepared.messages, self.model, kwargs)
+            return self.client.stream(prepared.messages, params=params, resume=resume)
+        return Completion(self.client, prepared.messages, params)
 
     def _prepare(self, messages: list[Message], params: ChatParams) -> Prepared:
         """Fit the window (summarising when so set) and check the budget."""

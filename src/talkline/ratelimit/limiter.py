@@ -1,253 +1,27 @@
-"""Client-side rate limiting: stay under the server's RPM/TPM limits instead of hitting 429s.
-
-The server enforces its per-minute limits at sub-minute granularity (about one second's
-worth at a time, refilled continuously), so a one-minute sliding window would let a whole
-minute's allowance through in a burst and get refused. We model each limit as a token
-bucket holding `burst_seconds` worth of the limit, refilled continuously, starting full.
-
-Two layers:
-
-* `TokenBucket`: pure arithmetic, no clock of its own (every method takes `now`), so it can
-  be tested exhaustively with a fake clock.
-* `RateLimiter`: one per client, shared by all its threads and tasks, keyed by
-  `(base_url, model)`. A request leaves only when both its buckets (requests, tokens) hold
-  enough. Limits come from settings (every key) and are overridden per key by what the
-  server says in its `x-ratelimit-*` headers.
-
-Nothing here does I/O or sleeps on its own: `acquire`/`aacquire` take an injectable sleep.
-"""
+"""`RateLimiter`: one per client, shared by its threads and tasks, keyed by
+`(base_url, model)`; a request leaves only when both its buckets (requests, tokens) hold
+enough. Nothing here sleeps on its own: `acquire`/`aacquire` take an injectable sleep."""
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-__all__ = [
-    "DEFAULT_MAX_TOKENS_ESTIMATE",
-    "LimitKey",
-    "LimitKind",
-    "RateLimiter",
-    "Reservation",
-    "TokenBucket",
-    "estimate_tokens",
-    "limit_kind",
-    "parse_go_duration",
-]
+from .bucket import MIN_WAIT, TokenBucket
+from .charges import estimate_tokens
+from .durations import parse_go_duration
+
+__all__ = ["LimitKey", "RateLimiter", "Reservation"]
 
 LimitKey = tuple[str, str]
 """`(base_url, model)`: the server keeps separate limits per model."""
 
-LimitKind = Literal["requests", "tokens"]
-
-# Relative slack when comparing float levels, so that sleeping exactly the computed wait
-# always succeeds instead of leaving a 1e-16 shortfall and a spin.
-_EPS = 1e-9
-# Shortest wait ever returned for "not yet": avoids busy loops on rounding noise.
-_MIN_WAIT = 1e-3
 _PROBE_POLL = 0.01  # how often waiters look whether the probe request has answered
-
-# --------------------------------------------------------------------------- durations
-
-_GO_UNITS = {
-    "h": 3600.0,
-    "m": 60.0,
-    "s": 1.0,
-    "ms": 1e-3,
-    "us": 1e-6,
-    "µs": 1e-6,  # U+00B5 micro sign, what Go prints
-    "μs": 1e-6,  # U+03BC Greek mu, accepted by Go too
-    "ns": 1e-9,
-}
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
-_GO_PART = re.compile(rf"({_NUMBER})(h|ms|m|s|us|µs|μs|ns)")
-_GO_FULL = re.compile(rf"\+?(?:{_NUMBER}(?:h|ms|m|s|us|µs|μs|ns))+")
-_BARE = re.compile(rf"\+?{_NUMBER}")
-
-
-def parse_go_duration(text: str) -> float | None:
-    """Seconds in a Go duration (`1s`, `6m0s`, `12ms`, `1h2m3.5s`, `250us`, `100ns`).
-
-    `x-ratelimit-reset-*` headers use Go's format. A bare number (`"20"`, `"0.5"`) is
-    taken as seconds, since some gateways send that. Returns None for anything else,
-    including negative durations (a reset in the past tells us nothing).
-    """
-    if not isinstance(text, str):
-        return None
-    s = text.strip()
-    if not s:
-        return None
-    if _BARE.fullmatch(s):
-        value = float(s)
-    elif _GO_FULL.fullmatch(s):
-        value = sum(float(num) * _GO_UNITS[unit] for num, unit in _GO_PART.findall(s))
-    else:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
-# --------------------------------------------------------------------------- estimates
-
-DEFAULT_MAX_TOKENS_ESTIMATE = 4096
-"""Completion tokens assumed when a request sets no max_tokens.
-
-The server then charges its own large default up front (often the model's whole output
-limit). 4096 is a compromise: big enough that a burst of such requests does not overrun
-the TPM limit, small enough not to serialise everything. Pass the model's real output
-limit as `default_max` when it is known.
-"""
-
-
-def estimate_tokens(
-    prompt_tokens: int,
-    n: int = 1,
-    max_tokens: int | None = None,
-    default_max: int = DEFAULT_MAX_TOKENS_ESTIMATE,
-) -> int:
-    """What the server charges against TPM up front: prompt + n * max completion tokens."""
-    completion = max_tokens if max_tokens is not None and max_tokens >= 0 else default_max
-    return max(0, int(prompt_tokens)) + max(1, int(n)) * max(0, int(completion))
-
-
-def limit_kind(error: BaseException) -> LimitKind | None:
-    """Which limit a 429 names, for `RateLimiter.pause`: "requests", "tokens" or None.
-
-    OpenAI puts it in the error's `type` (`requests` / `tokens`) and in the message
-    ("... on tokens per min (TPM) ..."). None means unknown: pause both.
-    """
-    type_ = getattr(error, "type", None)
-    if type_ in ("requests", "tokens"):
-        return "tokens" if type_ == "tokens" else "requests"
-    message = str(getattr(error, "message", "") or "").lower()
-    if re.search(r"tokens per (?:min|day)|\b(?:tpm|tpd)\b", message):
-        return "tokens"
-    if re.search(r"requests per (?:min|day)|\b(?:rpm|rpd)\b", message):
-        return "requests"
-    return None
-
-
-# --------------------------------------------------------------------------- bucket
-
-
-class TokenBucket:
-    """A continuously refilled bucket: `capacity` units, refilled at `rate` units/second.
-
-    Pure: it has no clock; every method takes `now` (seconds, any monotonic origin). The
-    first call only sets the time origin. `level` may go negative (debt) after
-    `force_take` or an oversized `take`; nothing is granted until the debt is repaid.
-
-    A charge bigger than `capacity` (one request when the limit is under one per
-    `burst_seconds`, or one huge prompt) could never fit, so it is granted when the
-    bucket is full and leaves it in debt: the long-run rate still holds.
-    """
-
-    __slots__ = ("capacity", "rate", "level", "paused_until", "_last")
-
-    def __init__(self, capacity: float, rate: float, *, level: float | None = None) -> None:
-        if not (math.isfinite(capacity) and capacity > 0):
-            raise ValueError(f"bucket capacity must be a positive number, got {capacity!r}")
-        if not (math.isfinite(rate) and rate > 0):
-            raise ValueError(f"bucket rate must be a positive number, got {rate!r}")
-        self.capacity = float(capacity)
-        self.rate = float(rate)
-        self.level = self.capacity if level is None else min(float(level), self.capacity)
-        self.paused_until = -math.inf
-        self._last: float | None = None
-
-    @classmethod
-    def per_minute(cls, limit_per_minute: float, burst_seconds: float = 1.0) -> TokenBucket:
-        """A bucket for a per-minute limit holding `burst_seconds` worth of it, full."""
-        if not (math.isfinite(burst_seconds) and burst_seconds > 0):
-            raise ValueError(f"burst_seconds must be positive, got {burst_seconds!r}")
-        rate = limit_per_minute / 60.0
-        return cls(rate * burst_seconds, rate)
-
-    @property
-    def burst_seconds(self) -> float:
-        """How many seconds of the limit the bucket holds (kept by `set_limit`)."""
-        return self.capacity / self.rate
-
-    @property
-    def limit_per_minute(self) -> float:
-        return self.rate * 60.0
-
-    def refill(self, now: float) -> None:
-        """Add what flowed in since the last call (never above capacity)."""
-        if self._last is None:
-            self._last = now
-            return
-        if now > self._last:
-            # No refill happens while paused: the server said its bucket is empty until then.
-            start = max(self._last, self.paused_until)
-            if now > start:
-                self.level = min(self.capacity, self.level + (now - start) * self.rate)
-            self._last = now
-
-    def _wait_until(self, target: float, now: float) -> float:
-        """Seconds until the level reaches `target` (may exceed capacity: an estimate)."""
-        self.refill(now)
-        pause = max(0.0, self.paused_until - now)
-        if self.level >= target - _EPS * max(1.0, abs(target)):
-            return pause
-        return pause + (target - self.level) / self.rate
-
-    def _need(self, amount: float) -> float:
-        return min(max(0.0, amount), self.capacity)
-
-    def wait_time(self, amount: float, now: float) -> float:
-        """Seconds until `amount` can be taken; 0 if it can be taken now."""
-        return self._wait_until(self._need(amount), now)
-
-    def take(self, amount: float, now: float) -> float:
-        """Take `amount` if available and return 0; else take nothing and return the wait."""
-        wait = self.wait_time(amount, now)
-        if wait > 0:
-            return max(wait, _MIN_WAIT)
-        self.level -= max(0.0, amount)
-        return 0.0
-
-    def force_take(self, amount: float, now: float) -> None:
-        """Take `amount` regardless, going into debt: to charge what was already spent."""
-        self.refill(now)
-        self.level -= max(0.0, amount)
-
-    def give_back(self, amount: float, now: float) -> None:
-        """Return unused units (actual usage below the estimate); never above capacity."""
-        self.refill(now)
-        self.level = min(self.capacity, self.level + max(0.0, amount))
-
-    def set_limit(self, limit_per_minute: float, now: float) -> None:
-        """Change the limit, keeping `burst_seconds`; the level is kept, capped to capacity."""
-        if not (math.isfinite(limit_per_minute) and limit_per_minute > 0):
-            raise ValueError(f"limit must be a positive number, got {limit_per_minute!r}")
-        self.refill(now)
-        burst = self.burst_seconds
-        self.rate = limit_per_minute / 60.0
-        self.capacity = self.rate * burst
-        self.level = min(self.level, self.capacity)
-
-    def pause_until(self, t: float) -> None:
-        """Nothing is available before `t`, and the bucket counts as empty then.
-
-        A 429 means the server's bucket is empty: we drop any credit we thought we had
-        (debt is kept) and refill only from `t` on.
-        """
-        if t > self.paused_until:
-            self.paused_until = t
-        self.level = min(self.level, 0.0)
-
-    def __repr__(self) -> str:
-        return (
-            f"TokenBucket(capacity={self.capacity:g}, rate={self.rate:g}/s, level={self.level:g})"
-        )
-
-
-# --------------------------------------------------------------------------- limiter
 
 
 @dataclass(frozen=True)
@@ -272,7 +46,6 @@ class Reservation:
 class _KeyState:
     requests: TokenBucket | None = None
     tokens: TokenBucket | None = None
-    learned: set[str] = field(default_factory=set)  # kinds whose limit came from headers
     paused_until: dict[str, float] = field(default_factory=dict)  # pauses with no bucket
     waiting: dict[int, int] = field(default_factory=dict)  # ticket -> tokens, FIFO order
     probing: bool = False  # the first request to an unknown key is in flight
@@ -377,7 +150,7 @@ class RateLimiter:
             target = sum(bucket._need(d) for d in demands)
             wait = max(wait, bucket._wait_until(target, now))
         if wait > 0:
-            return Reservation(key, tokens, max(wait, _MIN_WAIT))
+            return Reservation(key, tokens, max(wait, MIN_WAIT))
         if state.requests is not None:
             state.requests.force_take(1, now)
         if state.tokens is not None:
@@ -501,7 +274,6 @@ class RateLimiter:
                             state.tokens = bucket
                     elif bucket.limit_per_minute != limit:
                         bucket.set_limit(limit, now)
-                    state.learned.add(kind)
                 bucket = self._bucket(state, kind)
                 if bucket is None:
                     continue
@@ -542,31 +314,6 @@ class RateLimiter:
                 else:
                     previous = state.paused_until.get(k, -math.inf)
                     state.paused_until[k] = max(previous, now + seconds)
-
-    def snapshot(self, key: LimitKey) -> dict[str, Any]:
-        """Limits, levels, pauses and queue length of `key`, for display and debugging."""
-        with self._lock:
-            now = self._clock()
-            state = self._state(key)
-            out: dict[str, Any] = {"key": key, "waiting": len(state.waiting)}
-            for kind in ("requests", "tokens"):
-                bucket = self._bucket(state, kind)
-                if bucket is None:
-                    pause = state.paused_until.get(kind, -math.inf) - now
-                    out[kind] = {
-                        "limit_per_minute": None,
-                        "paused_for": max(0.0, pause),
-                    }
-                    continue
-                bucket.refill(now)
-                out[kind] = {
-                    "limit_per_minute": bucket.limit_per_minute,
-                    "source": "headers" if kind in state.learned else "settings",
-                    "capacity": bucket.capacity,
-                    "level": bucket.level,
-                    "paused_for": max(0.0, bucket.paused_until - now),
-                }
-            return out
 
 
 def _number(value: str | None) -> float | None:

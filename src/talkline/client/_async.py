@@ -1,0 +1,155 @@
+"""`AsyncClient`: the asynchronous twin. `_sync.py` is this file line for line, without
+`await`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from ..backends.base import AsyncBackend
+from ..backends.remote import AsyncRemoteBackend, Timeouts
+from ..errors import TalklineError
+from ..ratelimit import RateLimiter
+from ..retry import RetryEvent, RetryPolicy
+from ..settings import Settings
+from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
+from ._core import Core, FallbackEvent, MessagesLike
+from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
+from ._streams import AsyncChatStream
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """The asynchronous twin of `Client`: same arguments, same behaviour, awaited.
+    `max_connections` bounds its connection pool."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model: str | None = None,
+        retries: int | None = None,
+        fallbacks: Iterable[str] | None = None,
+        settings: Settings | None = None,
+        retry_policy: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        timeouts: Timeouts | None = None,
+        backend: AsyncBackend | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        on_fallback: Callable[[FallbackEvent], None] | None = None,
+        sleep: Callable[[float], Any] | None = None,
+        rand: Callable[[], float] = random.random,
+        max_connections: int = 1000,
+    ) -> None:
+        self._core = Core(
+            settings, api_key=api_key, base_url=base_url, model=model, retries=retries,
+            fallbacks=fallbacks, retry_policy=retry_policy, rate_limiter=rate_limiter,
+            timeouts=timeouts, on_retry=on_retry, on_fallback=on_fallback, rand=rand,
+        )
+        if sleep is None:
+            import asyncio  # lazily: the sync start-up path never needs asyncio
+
+            sleep = asyncio.sleep
+        self._sleep = sleep
+        self._remote: AsyncBackend | None = backend
+        self._local: dict[str, AsyncBackend] = {}
+        self._max_connections = max_connections
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._core.limiter
+
+    def backend_for(self, model: str) -> AsyncBackend:
+        core = self._core
+        if core.settings.is_local_model(model):
+            if model not in self._local:
+                from ..backends.local.backend import AsyncLocalBackend as AsyncLocalBackend
+
+                self._local[model] = AsyncLocalBackend(core.local_spec(model))
+            return self._local[model]
+        if self._remote is None:
+            self._remote = AsyncRemoteBackend(
+                core.settings.base_url, core.settings.api_key, timeouts=core.timeouts,
+                max_connections=self._max_connections,
+            )
+        return self._remote
+
+    async def complete(self, messages: MessagesLike, *, model: str | None = None,
+                       params: ChatParams | None = None, **overrides: Any) -> ChatResponse:
+        """The whole answer at once (a broken stream is never involved)."""
+        return await self._start(messages, model, params, overrides, False, True).until_done()
+
+    def stream(self, messages: MessagesLike, *, model: str | None = None,
+               params: ChatParams | None = None, resume: bool = True,
+               **overrides: Any) -> AsyncChatStream:
+        """Stream the answer; see `Client.stream`."""
+        return self._start(messages, model, params, overrides, True, resume)
+
+    def _start(self, messages: MessagesLike, model: str | None, params: ChatParams | None,
+               overrides: dict[str, Any], stream: bool, resume: bool) -> AsyncChatStream:
+        core = self._core
+        chat = core.params_for(model, params, overrides)
+        steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        return AsyncChatStream(lambda out: self._drive(steps, out))
+
+    async def _drive(self, steps: Plan, out: AsyncChatStream) -> AsyncIterator[ChatDelta]:
+        """Do what the plan asks, step by step, until it returns the response."""
+        reply: Any = None
+        error: TalklineError | None = None
+        try:
+            while True:
+                try:
+                    step = steps.throw(error) if error is not None else steps.send(reply)
+                except StopIteration as done:
+                    out.response = done.value
+                    return
+                reply, error = None, None
+                try:
+                    if isinstance(step, Emit):
+                        yield step.delta
+                    elif isinstance(step, Wait):
+                        await self._sleep(step.seconds)
+                    elif isinstance(step, Acquire):
+                        reply = await self._core.limiter.aacquire(step.key, step.tokens,
+                                                                  asleep=self._sleep)
+                    elif isinstance(step, Connect):
+                        self.backend_for(step.model)
+                    elif not step.stream:
+                        reply = await self.backend_for(step.model).complete(step.request)
+                    else:
+                        async for delta in self.backend_for(step.model).stream(step.request):
+                            step.see(delta)
+                            yield delta
+                except TalklineError as exc:
+                    error = exc
+        finally:
+            steps.close()  # settles a reservation left open (the caller stopped reading)
+
+    async def models(self) -> list[str]:
+        """The server's models, and the embedded one when installed."""
+        from ..backends.local.backend import find_default_model as find_default_model
+
+        core = self._core
+        names: list[str] = []
+        if core.lists_remote_models():
+            names = await self.backend_for(core.remote_probe_model()).models()
+        return core.with_local_models(names, bool(find_default_model()))
+
+    async def aclose(self) -> None:
+        if self._remote is not None:
+            await self._remote.aclose()
+        for backend in self._local.values():
+            await backend.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

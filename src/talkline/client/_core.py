@@ -1,0 +1,231 @@
+"""What `Client` and `AsyncClient` share, with no I/O: settings, the one typed request,
+the model chain, the rate-limiter bookkeeping and when to fall back."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..backends.base import ChatRequest
+from ..backends.remote import Timeouts
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    NotFoundError,
+    ParamError,
+    RateLimitError,
+    ServerError,
+    StreamInterrupted,
+)
+from ..ratelimit import LimitKey, RateLimiter, Reservation, limit_kind
+from ..retry import RetryEvent, RetryPolicy, RetryState, server_delay
+from ..settings import DEFAULT_BASE_URL, Settings
+from ..types import ChatParams, ChatResponse, Message
+
+if TYPE_CHECKING:
+    from ..backends.local.backend import LocalModelSpec
+
+__all__ = ["Core", "FallbackEvent", "MessagesLike"]
+
+MessagesLike = str | Message | Mapping[str, Any] | Iterable[Message | Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class FallbackEvent:
+    """The model `from_model` failed for good with `error`; `to_model` is tried next."""
+
+    from_model: str
+    to_model: str
+    error: BaseException
+
+
+def _estimate_prompt_tokens(messages: Iterable[Message]) -> int:
+    # A cheap upper-ish estimate for the rate limiter: ~4 characters a token.
+    return sum(len(m.text) // 4 + 4 for m in messages) + 3
+
+
+def _settings(settings: Settings | None, *, api_key: str | None, base_url: str | None,
+              model: str | None, retries: int | None, fallbacks: Iterable[str] | None
+              ) -> Settings:
+    """The client's settings: resolved from the environment and config file when none are
+    given, and the constructor's arguments over them."""
+    if settings is None:
+        return Settings.resolve(
+            api_key=api_key, base_url=base_url, model=model, retries=retries,
+            fallbacks=tuple(fallbacks) if fallbacks else None,
+        )
+    changes: dict[str, Any] = {}
+    if api_key is not None:
+        changes["api_key"] = api_key
+    if base_url is not None:
+        changes["base_url"] = base_url.rstrip("/")
+    if model is not None:
+        changes["model"] = model
+    if retries is not None:
+        changes["retries"] = retries
+    if fallbacks is not None:
+        changes["fallbacks"] = tuple(fallbacks)
+    return settings.replace(**changes) if changes else settings
+
+
+class Core:
+    """Everything `Client` and `AsyncClient` share; `talkline.client._plan` holds the loop."""
+
+    def __init__(
+        self,
+        settings: Settings | None,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        model: str | None,
+        retries: int | None,
+        fallbacks: Iterable[str] | None,
+        retry_policy: RetryPolicy | None,
+        rate_limiter: RateLimiter | None,
+        timeouts: Timeouts | None,
+        on_retry: Callable[[RetryEvent], None] | None,
+        on_fallback: Callable[[FallbackEvent], None] | None,
+        rand: Callable[[], float],
+    ) -> None:
+        self.settings = _settings(settings, api_key=api_key, base_url=base_url, model=model,
+                                  retries=retries, fallbacks=fallbacks)
+        self.policy = retry_policy or RetryPolicy(max_retries=self.settings.retries)
+        self.limiter = rate_limiter or RateLimiter(
+            rpm=self.settings.rpm, tpm=self.settings.tpm, probe_first=True
+        )
+        self.timeouts = timeouts or Timeouts.from_settings(self.settings)
+        self.on_retry = on_retry
+        self.on_fallback = on_fallback
+        self.rand = rand
+
+    # -- the request
+
+    def params_for(self, model: str | None, params: ChatParams | None,
+                   overrides: Mapping[str, Any]) -> ChatParams:
+        """The one typed request. `params` is taken as it is (its caller already layered
+        the settings in); keyword `overrides` go over the settings' parameters, validated
+        once. The model: the params', else `model`, else the settings'."""
+        if params is not None:
+            given = sorted(k for k, v in overrides.items() if v is not None)
+            if given:
+                raise ParamError(
+                    f"request parameters given twice: params= and {', '.join(given)}=. "
+                    "Put them all in the ChatParams, or pass them all as keywords."
+                )
+            return params if params.model else params.merge(model=model or self.settings.model)
+        base = self.settings.params
+        fields = {k: v for k, v in overrides.items() if v is not None}
+        fields["model"] = model or base.model or self.settings.model
+        return base.merge(**fields)
+
+    def chain(self, first: str) -> list[str]:
+        """The model asked for, then the fallbacks (each once)."""
+        models = [first]
+        for m in self.settings.fallbacks:
+            if m not in models:
+                models.append(m)
+        return models
+
+    def request(self, messages: tuple[Message, ...], params: ChatParams, model: str
+                ) -> ChatRequest:
+        """One model's request; every attempt of it carries the same Idempotency-Key, and
+        every response's headers feed the rate limiter."""
+        key = self.limiter_key(model)
+        limiter = self.limiter
+
+        def on_headers(status: int, headers: Mapping[str, str]) -> None:
+            limiter.update_from_headers(key, headers)
+
+        return ChatRequest(
+            messages=messages,
+            params=params.merge(model=model),
+            headers={"Idempotency-Key": f"talkline-{uuid.uuid4().hex}"},
+            on_headers=on_headers,
+        )
+
+    # -- the rate limiter
+
+    def limiter_key(self, model: str) -> LimitKey:
+        where = "local" if self.settings.is_local_model(model) else self.settings.base_url
+        return (where, model)
+
+    def estimate(self, request: ChatRequest) -> int:
+        p = request.params
+        return self.limiter.estimate_tokens(
+            _estimate_prompt_tokens(request.messages),
+            p.n or 1,
+            p.max_completion_tokens or p.max_tokens,
+        )
+
+    def settle(self, reservation: Reservation | None, response: ChatResponse | None) -> None:
+        if reservation is None:
+            return
+        actual = response.usage.total_tokens if response and response.usage else None
+        self.limiter.reconcile(reservation, actual)
+
+    def note_failure(self, request: ChatRequest, error: BaseException) -> None:
+        """A 429 pauses the bucket it names (`limit_kind`) for the time the server gives."""
+        cause = error.cause if isinstance(error, StreamInterrupted) else error
+        if isinstance(cause, RateLimitError):
+            delay = server_delay(cause.headers, cause.message)
+            if delay and delay > 0:
+                self.limiter.pause(self.limiter_key(request.model), limit_kind(cause), delay)
+
+    # -- retries and fallbacks
+
+    def retry_state(self) -> RetryState:
+        """One model's walk through its attempts (the rules are `talkline.retry`'s)."""
+        return RetryState(self.policy, rand=self.rand, clock=time.time, on_retry=self.on_retry)
+
+    @staticmethod
+    def falls_back(error: BaseException, *, resume: bool = True) -> bool:
+        """Worth trying the next model: unknown model, or retries exhausted on transient
+        failures. Never for a bad request, auth or quota, nor for a stream that broke after
+        content when the caller asked not to resume."""
+        if isinstance(error, StreamInterrupted):
+            if not resume:
+                return False
+            return error.cause is None or Core.falls_back(error.cause)
+        return isinstance(error, (NotFoundError, ServerError, RateLimitError,
+                                  APIConnectionError)) or (
+            isinstance(error, APIError) and error.status in (408, 409)
+        )
+
+    def fallback(self, models: list[str], i: int, error: BaseException) -> None:
+        if self.on_fallback is not None:
+            self.on_fallback(FallbackEvent(models[i], models[i + 1], error))
+
+    # -- backends
+
+    def local_spec(self, model: str) -> LocalModelSpec:
+        """The embedded model, or a GGUF file registered in `[models.NAME]`."""
+        from pathlib import Path
+
+        from ..backends.local.backend import LocalModelSpec, default_model_spec
+
+        conf = self.settings.local_models.get(model) or {}
+        if conf.get("path") is None:
+            return default_model_spec()  # installed on first use if need be
+        return LocalModelSpec(
+            name=model,
+            path=Path(str(conf["path"])).expanduser(),
+            n_ctx=conf.get("n_ctx"),
+            chat_format=conf.get("chat_format"),
+            n_threads=conf.get("n_threads"),
+        )
+
+    def lists_remote_models(self) -> bool:
+        """Whether `models()` asks the server: a key is set, or the URL is not the default."""
+        return bool(self.settings.api_key) or self.settings.base_url != DEFAULT_BASE_URL
+
+    def remote_probe_model(self) -> str:
+        # Any name that is not a local model selects the remote backend.
+        s = self.settings
+        return s.model if not s.is_local_model() else "gpt-4o-mini"
+
+    def with_local_models(self, names: list[str], default_installed: bool) -> list[str]:
+        local = ["local"] if default_installed else []
+        return names + local + [m for m in self.settings.local_models if m != "local"]

@@ -1,0 +1,160 @@
+"""`Client`: the synchronous twin. `_async.py` is this file line for line, with `await`."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ..backends.base import Backend
+from ..backends.remote import RemoteBackend, Timeouts
+from ..errors import TalklineError
+from ..ratelimit import RateLimiter
+from ..retry import RetryEvent, RetryPolicy
+from ..settings import Settings
+from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
+from ._core import Core, FallbackEvent, MessagesLike
+from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
+from ._streams import ChatStream
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A synchronous client.
+
+    ```python
+    with Client(model="gpt-4o-mini") as client:
+        reply = client.complete("Hello")
+        for delta in client.stream([{"role": "user", "content": "Hi"}]):
+            print(delta.content, end="")
+    ```
+    Without arguments, settings come from the environment and config file (see
+    `Settings.resolve`). A call takes its request either as `params=` (a `ChatParams`,
+    sent as it is) or as keyword parameters, which override the settings' `params`.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model: str | None = None,
+        retries: int | None = None,
+        fallbacks: Iterable[str] | None = None,
+        settings: Settings | None = None,
+        retry_policy: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        timeouts: Timeouts | None = None,
+        backend: Backend | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        on_fallback: Callable[[FallbackEvent], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._core = Core(
+            settings, api_key=api_key, base_url=base_url, model=model, retries=retries,
+            fallbacks=fallbacks, retry_policy=retry_policy, rate_limiter=rate_limiter,
+            timeouts=timeouts, on_retry=on_retry, on_fallback=on_fallback, rand=rand,
+        )
+        self._sleep = sleep
+        self._remote: Backend | None = backend
+        self._local: dict[str, Backend] = {}
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._core.limiter
+
+    def backend_for(self, model: str) -> Backend:
+        core = self._core
+        if core.settings.is_local_model(model):
+            if model not in self._local:
+                from ..backends.local.backend import LocalBackend as LocalBackend
+
+                self._local[model] = LocalBackend(core.local_spec(model))
+            return self._local[model]
+        if self._remote is None:
+            self._remote = RemoteBackend(
+                core.settings.base_url, core.settings.api_key, timeouts=core.timeouts
+            )
+        return self._remote
+
+    def complete(self, messages: MessagesLike, *, model: str | None = None,
+                 params: ChatParams | None = None, **overrides: Any) -> ChatResponse:
+        """The whole answer at once (a broken stream is never involved)."""
+        return self._start(messages, model, params, overrides, False, True).until_done()
+
+    def stream(self, messages: MessagesLike, *, model: str | None = None,
+               params: ChatParams | None = None, resume: bool = True,
+               **overrides: Any) -> ChatStream:
+        """Stream the answer. A stream that breaks is retried (deltas with `restart=True`
+        tell the caller to drop what it showed); with `resume=False` a break after content
+        raises `StreamInterrupted` with the partial text instead."""
+        return self._start(messages, model, params, overrides, True, resume)
+
+    def _start(self, messages: MessagesLike, model: str | None, params: ChatParams | None,
+               overrides: dict[str, Any], stream: bool, resume: bool) -> ChatStream:
+        core = self._core
+        chat = core.params_for(model, params, overrides)
+        steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        return ChatStream(lambda out: self._drive(steps, out))
+
+    def _drive(self, steps: Plan, out: ChatStream) -> Iterator[ChatDelta]:
+        """Do what the plan asks, step by step, until it returns the response."""
+        reply: Any = None
+        error: TalklineError | None = None
+        try:
+            while True:
+                try:
+                    step = steps.throw(error) if error is not None else steps.send(reply)
+                except StopIteration as done:
+                    out.response = done.value
+                    return
+                reply, error = None, None
+                try:
+                    if isinstance(step, Emit):
+                        yield step.delta
+                    elif isinstance(step, Wait):
+                        self._sleep(step.seconds)
+                    elif isinstance(step, Acquire):
+                        reply = self._core.limiter.acquire(step.key, step.tokens,
+                                                           sleep=self._sleep)
+                    elif isinstance(step, Connect):
+                        self.backend_for(step.model)
+                    elif not step.stream:
+                        reply = self.backend_for(step.model).complete(step.request)
+                    else:
+                        for delta in self.backend_for(step.model).stream(step.request):
+                            step.see(delta)
+                            yield delta
+                except TalklineError as exc:
+                    error = exc
+        finally:
+            steps.close()  # settles a reservation left open (the caller stopped reading)
+
+    def models(self) -> list[str]:
+        """The server's models, and the embedded one when installed."""
+        from ..backends.local.backend import find_default_model as find_default_model
+
+        core = self._core
+        names: list[str] = []
+        if core.lists_remote_models():
+            names = self.backend_for(core.remote_probe_model()).models()
+        return core.with_local_models(names, bool(find_default_model()))
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+        for backend in self._local.values():
+            backend.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
