@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .types import ChatParams, params_from_mapping
+from .types import CONTEXT_STRATEGIES, ChatParams, params_from_mapping
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "KeyStore", "Paths", "Settings", "redact"]
 
@@ -196,7 +196,6 @@ _SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "monthly_budget": (int, float),
     "context_strategy": str,
 }
-CONTEXT_STRATEGIES = ("truncate", "summarize", "error")
 
 
 @dataclass(frozen=True)

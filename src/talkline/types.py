@@ -11,11 +11,12 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from .errors import ParamError
 
 __all__ = [
+    "CONTEXT_STRATEGIES",
     "ROLES",
     "ChatDelta",
     "ChatParams",
@@ -30,6 +31,10 @@ __all__ = [
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "developer", "user", "assistant", "tool")
+
+# When a conversation outgrows the model's window (`planning.context` does each).
+ContextStrategy = Literal["truncate", "summarize", "error"]
+CONTEXT_STRATEGIES: tuple[str, ...] = get_args(ContextStrategy)
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import ContextLengthExceededError, ParamError
-from ..types import Message
+from ..types import CONTEXT_STRATEGIES, ContextStrategy, Message
 from .tokens import TokenCounter as TokenCounter
 
 __all__ = [
@@ -48,8 +48,8 @@ __all__ = [
     "trim_for_server_error",
 ]
 
-Strategy = Literal["truncate", "summarize", "error"]
-STRATEGIES: tuple[str, ...] = ("truncate", "summarize", "error")
+Strategy = ContextStrategy
+STRATEGIES = CONTEXT_STRATEGIES
 
 SUMMARY_PREFIX = "Summary of the earlier conversation: "
 _INEXACT_MARGIN = 0.05
