@@ -140,3 +140,28 @@ def test_eight_processes_at_once_lose_nothing(server, talkline_home):
     db.close()
     assert users == {f"parallel prompt {i}" for i in range(16)}
     assert replies == 16
+
+
+def test_export_json_then_import_keeps_usage_and_a_newer_export_is_refused(server, tmp_path):
+    server.script(Reply("Paris.", usage={"prompt_tokens": 12, "completion_tokens": 2,
+                                         "total_tokens": 14}))
+    assert run("-s", "Be kind.", "Capital of France?", env=env(server)).code == 0
+    cid = conv_ids(server)[0]
+    path = tmp_path / "conv.json"
+    r = run("history", "export", cid, "--format", "json", "-o", str(path), env=env(server))
+    assert r.code == 0 and f"Wrote {path}" in r.err
+    data = json.loads(path.read_text())
+    assert (data["format"], data["version"]) == ("talkline.conversation", 2)
+    r = run("history", "import", str(path), env=env(server))
+    assert r.code == 0, r.err
+    again = json.loads(run("history", "export", r.out.strip(), "--format", "json",
+                           env=env(server)).out)
+    assert again["conversation"]["system"] == "Be kind."
+    assert [(m["role"], m["content"], m["prompt_tokens"]) for m in again["messages"]] == [
+        ("user", "Capital of France?", None), ("assistant", "Paris.", 12)]
+
+    data["version"] = 9
+    path.write_text(json.dumps(data))
+    r = run("history", "import", str(path), env=env(server))
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "newer talkline (export version 9; this one reads up to 2): upgrade talkline" in r.err

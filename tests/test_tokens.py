@@ -9,9 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import talkline.planning.encodings as encodings_mod
 import talkline.planning.tokens as tokens_mod
 from talkline.planning.tokens import (
     Estimator,
-    ServerTokenizer,
     TokenCounter,
     count_messages,
     count_text,
@@ -33,7 +31,7 @@ from talkline.types import Message, ToolCall
 
 from .clihelp import SRC
 
-DATA = tokens_mod._DATA
+DATA = encodings_mod._DATA
 ENCODINGS = ("o200k_base", "cl100k_base")
 MODEL_FOR = {"o200k_base": "gpt-4o", "cl100k_base": "gpt-4"}
 
@@ -138,8 +136,8 @@ def test_bundled_files_match_tiktokens_expected_hashes() -> None:
 def test_a_damaged_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with gzip.open(tmp_path / "cl100k_base.tiktoken.gz", "wb") as fh:
         fh.write(b"SGVsbG8= 0\n")
-    monkeypatch.setattr(tokens_mod, "_DATA", tmp_path)
-    monkeypatch.setattr(tokens_mod, "_encodings", {})
+    monkeypatch.setattr(encodings_mod, "_DATA", tmp_path)
+    monkeypatch.setattr(encodings_mod, "_encodings", {})
     with pytest.raises(RuntimeError, match="damaged"):
         get_encoding("cl100k_base")
 
@@ -343,57 +341,34 @@ def test_estimator_ratio_is_clamped() -> None:
 
 
 def test_without_tiktoken_counts_become_estimates(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tokens_mod, "_encodings", {})
+    monkeypatch.setattr(encodings_mod, "_encodings", {})
     monkeypatch.setitem(sys.modules, "tiktoken", None)
     count = TokenCounter().count_text("Hello, world", "gpt-4o")
     assert not count.exact and count.method == "estimate"
 
 
-# ---------------------------------------------------------------- a server's tokenizer
+# ---------------------------------------------------------------- a model's own tokenizer
 
 
-class _TokenizeHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.path != "/tokenize":
-            self.send_error(404)
-            return
-        payload = json.dumps({"tokens": list(range(len(body["content"].split())))}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+def test_an_exact_counter_counts_texts_and_falls_back_when_it_cannot() -> None:
+    seen: list[str] = []
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    def words(text: str) -> int | None:
+        seen.append(text)
+        return None if "down" in text else len(text.split())
 
-
-@pytest.fixture
-def tokenize_server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _TokenizeHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def test_server_tokenizer_counts_text(tokenize_server: str) -> None:
-    counter = TokenCounter()
-    counter.register_tokenizer("llama", ServerTokenizer(tokenize_server, model="llama"))
+    counter = TokenCounter(exact={"llama": words})
     assert counter.count_text("one two three", "llama") == tokens_mod.Count(3, True, "server")
-    msgs = counter.count_messages([Message("user", "one two three")], "llama")
-    assert not msgs.exact and msgs.method == "server"
-
-
-def test_server_without_tokenize_falls_back_to_an_estimate(tokenize_server: str) -> None:
-    tokenizer = ServerTokenizer(tokenize_server + "/nothing-here")
-    counter = TokenCounter(tokenizers={"x": tokenizer})
-    assert counter.count_text("abcdefgh", "x") == tokens_mod.Count(2, False, "estimate")
-    assert tokenizer.available is False
+    msgs = counter.message_counts([Message("user", "one two three")], "llama")
+    # the text by the tokenizer (role and content: 4 words), plus the message overhead
+    assert msgs.tokens == (4 + 4,) and not msgs.exact and msgs.method == "server"
+    assert counter.count_text("server down", "llama") == tokens_mod.Count(3, False, "estimate")
+    again = counter.message_counts([Message("user", "server down")], "llama")
+    assert again.method == "estimate"
+    assert counter.message_counts([Message("user", "server down")], "llama").method == (
+        "estimate")
+    assert seen.count("user\nserver down") == 2  # a failure is not cached: asked again
+    assert TokenCounter().count_text("one two three", "llama").method == "estimate"
 
 
 # ---------------------------------------------------------------- offline, for real

@@ -22,6 +22,7 @@ from ..errors import (
     StreamInterrupted,
     TalklineError,
 )
+from ..estimate import HIGH_BYTES_PER_TOKEN, estimate_prompt
 from ..types import ChatResponse, Usage
 
 __all__ = ["error_code", "error_record", "line_cost", "success_record", "worst_case"]
@@ -98,13 +99,13 @@ def line_cost(model: str, usage: Usage | None, *, batch: bool = False,
 
 def _prompt_tokens(messages: Any) -> int:
     # Cheap and on the high side: a token is rarely shorter than 3 bytes of UTF-8.
-    total = 3
+    texts = []
     for m in messages if isinstance(messages, list) else ():
         content = m.get("content") if isinstance(m, Mapping) else None
         if isinstance(content, list):
             content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-        total += 4 + len(str(content or "").encode()) // 3
-    return total
+        texts.append(str(content or ""))
+    return estimate_prompt(texts, HIGH_BYTES_PER_TOKEN)
 
 
 def worst_case(body: Mapping[str, Any], *, batch: bool = False, catalog: Any = None

@@ -20,9 +20,10 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
 )
+from ..estimate import estimate_prompt
 from ..ratelimit import LimitKey, RateLimiter, Reservation, limit_kind
 from ..retry import RetryEvent, RetryPolicy, RetryState, server_delay
-from ..settings import DEFAULT_BASE_URL, Settings
+from ..settings import DEFAULT_BASE_URL, LOCAL_MODEL, Settings
 from ..types import ChatParams, ChatResponse, Message
 
 if TYPE_CHECKING:
@@ -40,11 +41,6 @@ class FallbackEvent:
     from_model: str
     to_model: str
     error: BaseException
-
-
-def _estimate_prompt_tokens(messages: Iterable[Message]) -> int:
-    # A cheap upper-ish estimate for the rate limiter: ~4 characters a token.
-    return sum(len(m.text) // 4 + 4 for m in messages) + 3
 
 
 def _settings(settings: Settings | None, *, api_key: str | None, base_url: str | None,
@@ -149,13 +145,13 @@ class Core:
     # -- the rate limiter
 
     def limiter_key(self, model: str) -> LimitKey:
-        where = "local" if self.settings.is_local_model(model) else self.settings.base_url
+        where = LOCAL_MODEL if self.settings.is_local_model(model) else self.settings.base_url
         return (where, model)
 
     def estimate(self, request: ChatRequest) -> int:
         p = request.params
         return self.limiter.estimate_tokens(
-            _estimate_prompt_tokens(request.messages),
+            estimate_prompt(m.text for m in request.messages),
             p.n or 1,
             p.max_completion_tokens or p.max_tokens,
         )
@@ -202,20 +198,9 @@ class Core:
 
     def local_spec(self, model: str) -> LocalModelSpec:
         """The embedded model, or a GGUF file registered in `[models.NAME]`."""
-        from pathlib import Path
+        from ..backends.local.backend import spec_for
 
-        from ..backends.local.backend import LocalModelSpec, default_model_spec
-
-        conf = self.settings.local_models.get(model) or {}
-        if conf.get("path") is None:
-            return default_model_spec()  # installed on first use if need be
-        return LocalModelSpec(
-            name=model,
-            path=Path(str(conf["path"])).expanduser(),
-            n_ctx=conf.get("n_ctx"),
-            chat_format=conf.get("chat_format"),
-            n_threads=conf.get("n_threads"),
-        )
+        return spec_for(model, self.settings.local_models.get(model) or {})
 
     def lists_remote_models(self) -> bool:
         """Whether `models()` asks the server: a key is set, or the URL is not the default."""
@@ -227,5 +212,5 @@ class Core:
         return s.model if not s.is_local_model() else "gpt-4o-mini"
 
     def with_local_models(self, names: list[str], default_installed: bool) -> list[str]:
-        local = ["local"] if default_installed else []
-        return names + local + [m for m in self.settings.local_models if m != "local"]
+        local = [LOCAL_MODEL] if default_installed else []
+        return names + local + [m for m in self.settings.local_models if m != LOCAL_MODEL]

@@ -31,9 +31,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import ContextLengthExceededError, ParamError
+from ..settings.defaults import CONTEXT_STRATEGIES, ContextStrategy
 from ..types import Message
 from .tokens import TokenCounter as TokenCounter
 
@@ -48,8 +49,8 @@ __all__ = [
     "trim_for_server_error",
 ]
 
-Strategy = Literal["truncate", "summarize", "error"]
-STRATEGIES: tuple[str, ...] = ("truncate", "summarize", "error")
+Strategy = ContextStrategy
+STRATEGIES = CONTEXT_STRATEGIES
 
 SUMMARY_PREFIX = "Summary of the earlier conversation: "
 _INEXACT_MARGIN = 0.05

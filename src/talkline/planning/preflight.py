@@ -15,6 +15,7 @@ from ..errors import ContextLengthExceededError
 from ..types import ChatParams, Message, Usage
 from .context import FitResult, Summary, fit_to_context, trim_for_server_error
 from .costs import Budget, check_budget, cost_of, estimate_cost, price_notice, worst_case_cost
+from .local_counts import local_counters
 from .tokens import TokenCounter as TokenCounter
 from .user_catalog import catalog_for
 
@@ -72,7 +73,7 @@ class Preflight:
                  counter: TokenCounter | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.counter = counter or TokenCounter()
+        self.counter = counter or TokenCounter(exact=local_counters(settings))
         self.catalog = catalog_for(settings)
         self.spent_this_command = 0.0
         self._told: set[str] = set()

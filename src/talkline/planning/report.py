@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import ConfigError
+from ..settings import LOCAL_MODEL
 
 __all__ = ["UsageReport", "Totals", "build_report", "parse_when"]
 
@@ -92,7 +93,7 @@ def build_report(rows: Iterable[_Row], *, since: float | None = None,
                  is_local: Callable[[str], bool] | None = None) -> UsageReport:
     """`is_local(name)` tells the embedded models (free) by the name a reply asked for
     (`Settings.is_local_model`); without it, only `local` is."""
-    local = is_local or (lambda name: name == "local")
+    local = is_local or (lambda name: name == LOCAL_MODEL)
     report = UsageReport(since, until)
     for row in rows:
         free = bool(row.requested_model) and local(str(row.requested_model))

@@ -61,7 +61,6 @@ class ChatSession:
 
             preflight = Preflight(client.settings, store=store)
         self.preflight = preflight
-        self.last_turn: Turn | None = None
         self.system = system if system is not None else (record.system if record else None)
         self.model = model or (record.model if record and record.model else None) or (
             client.settings.model
@@ -252,7 +251,6 @@ class ChatSession:
         turn = Turn(self, self._open(prepared, stream, resume), reply_id)
         turn.prepared = prepared
         turn.notices = list(prepared.notices)
-        self.last_turn = turn
         return turn
 
     def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | Completion:

@@ -6,9 +6,12 @@ defaults from these names; the `--retries` option and the settings check share t
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 __all__ = [
     "CONNECT_TIMEOUT",
     "CONTEXT_STRATEGIES",
+    "ContextStrategy",
     "DEFAULT_BASE_URL",
     "DEFAULT_CONTEXT_STRATEGY",
     "DEFAULT_MODEL",
@@ -32,5 +35,7 @@ CONNECT_TIMEOUT = 5.0  # seconds to open a connection
 READ_TIMEOUT = 600.0  # seconds a whole non-streamed answer may take between bytes
 IDLE_TIMEOUT = 30.0  # seconds a stream may stay silent before it counts as stalled
 
-CONTEXT_STRATEGIES: tuple[str, ...] = ("truncate", "summarize", "error")
+# When a conversation outgrows the model's window (`planning.context` does each).
+ContextStrategy = Literal["truncate", "summarize", "error"]
+CONTEXT_STRATEGIES: tuple[str, ...] = get_args(ContextStrategy)
 DEFAULT_CONTEXT_STRATEGY = "truncate"

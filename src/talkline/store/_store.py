@@ -244,9 +244,6 @@ class ConversationStore(ReportsMixin, TransferMixin):
 
         return self._db.write(txn)
 
-    def get_message(self, message_id: int) -> StoredMessage:
-        return self._db.read(lambda c: q.load_message(c, message_id))
-
     def messages(self, conversation_id: str, *, head: int | None = None) -> list[StoredMessage]:
         """The active path, root first: from the conversation's head, or from `head`."""
 
@@ -283,16 +280,6 @@ class ConversationStore(ReportsMixin, TransferMixin):
             return [message_from_row(r) for r in rows]
 
         return self._db.read(query)
-
-    def children(self, message_id: int) -> list[StoredMessage]:
-        """A message's replies: more than one when a turn was retried or edited."""
-        rows = self._db.read(
-            lambda c: c.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE parent_id = ? ORDER BY id",
-                (message_id,),
-            ).fetchall()
-        )
-        return [message_from_row(r) for r in rows]
 
     def set_head(self, conversation_id: str, message_id: int | None) -> Conversation:
         """Move the active branch's tip (None: an empty path). For /undo and /retry."""

@@ -1,4 +1,5 @@
-"""Conversations in and out: OpenAI `messages` arrays in, talkline's JSON out."""
+"""Conversations in: OpenAI `messages` arrays and talkline's JSON export, as a new
+conversation (the formats are read in `imports.py`, written in `export.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from ..types import Message
 from . import _queries as q
 from ._database import Database
-from ._models import Conversation, StoredMessage, message_from_row, split_content, title_from_text
+from ._models import Conversation, split_content, title_from_text
 
 __all__ = ["TransferMixin"]
 
@@ -28,15 +29,22 @@ class TransferMixin:
         model: str | None = None,
         system: str | None = None,
         params: Mapping[str, Any] | None = None,
+        head: int | None = None,
     ) -> Conversation:
         """A new conversation from an OpenAI `messages` array (or our export's messages).
 
         A leading system or developer message becomes `Conversation.system` (unless
         `system` is given) and is not stored as a message. Our own fields (model, usage,
         cost, status, created, ...) are kept when present; unknown keys are ignored.
+        When every message has an integer `id`, their `parent_id`s rebuild the tree
+        (other branches included) and `head`, one of those ids, is the active tip; a
+        parent that is not among the earlier messages means the message before.
+        Otherwise the messages form one path, each answering the one before.
         """
         items = [m.to_dict() if isinstance(m, Message) else dict(m) for m in messages]
-        if items and system is None and items[0].get("role") in ("system", "developer"):
+        tree = bool(items) and all(type(i.get("id")) is int for i in items)
+        if (items and system is None and not tree
+                and items[0].get("role") in ("system", "developer")):
             system = split_content(items.pop(0).get("content"))[0]
         prepared = []
         for item in items:
@@ -47,48 +55,49 @@ class TransferMixin:
                 known["content"] = item["parts"]
             created = known.pop("created", None)
             known.setdefault("content", None)
-            prepared.append((role, q.encode(known, q.UPDATABLE_FIELDS, "import_messages"), created))
+            columns = q.encode(known, q.UPDATABLE_FIELDS, "import_messages")
+            link = (item["id"], item.get("parent_id")) if tree else None
+            prepared.append((role, columns, created, link))
         now = time.time()
 
         def txn(conn: sqlite3.Connection) -> Conversation:
             cid = q.insert_conversation(conn, model, system, params, title)
-            parent: int | None = None
-            turns, sums, first_title = 0, [0.0, 0.0, 0.0], None
-            for position, (role, columns, created) in enumerate(prepared):
-                parent = q.insert_message(
-                    conn, cid, parent, position, role, columns, created or now
-                )
-                turns += role == "user"
+            new_ids: dict[int, int] = {}
+            parents: dict[int, int | None] = {}
+            depth: dict[int | None, int] = {None: -1}
+            users: dict[int, bool] = {}
+            texts: dict[int, Any] = {}
+            last: int | None = None
+            sums = [0.0, 0.0, 0.0]
+            for role, columns, created, link in prepared:
+                parent = last
+                if link is not None and link[1] is None:
+                    parent = None
+                elif link is not None and link[1] in new_ids:
+                    parent = new_ids[link[1]]
+                position = depth[parent] + 1
+                last = q.insert_message(conn, cid, parent, position, role, columns,
+                                        created or now)
+                if link is not None:
+                    new_ids.setdefault(link[0], last)
+                parents[last], depth[last] = parent, position
+                users[last], texts[last] = role == "user", columns["content"]
                 sums = [a + b for a, b in zip(sums, q.amounts(columns), strict=True)]
-                if role == "user" and first_title is None:
-                    first_title = title_from_text(columns["content"])
+            tip = new_ids.get(head, last) if head is not None else last
+            path: list[int] = []
+            node = tip
+            while node is not None:
+                path.append(node)
+                node = parents[node]
+            path.reverse()
+            asked = [texts[n] for n in path if users[n]]
+            first_title = title_from_text(asked[0]) if asked else None
             conn.execute(
                 "UPDATE conversations SET head_message_id = ?, turns = ?, "
                 "title = coalesce(title, ?), prompt_tokens = ?, completion_tokens = ?, "
                 "cost = ? WHERE id = ?",
-                (parent, turns, first_title, int(sums[0]), int(sums[1]), sums[2], cid),
+                (tip, len(asked), first_title, int(sums[0]), int(sums[1]), sums[2], cid),
             )
             return q.load_conversation(conn, cid)
 
         return self._db.write(txn)
-
-    def export(self, conversation_id: str) -> dict[str, Any]:
-        """The conversation and its active path, every field, as JSON-ready data."""
-
-        def query(conn: sqlite3.Connection) -> dict[str, Any]:
-            conversation = q.load_conversation(conn, conversation_id)
-            path: list[StoredMessage] = []
-            if conversation.head_message_id is not None:
-                rows = conn.execute(
-                    q.PATH + f"SELECT {q.M_COLUMNS} FROM path JOIN messages AS m "
-                    "ON m.id = path.id ORDER BY m.position",
-                    (conversation.head_message_id,),
-                ).fetchall()
-                path = [message_from_row(r) for r in rows]
-            return {
-                "format": "talkline.conversation/1",
-                **conversation.to_dict(),
-                "messages": [m.to_dict() for m in path],
-            }
-
-        return self._db.read(query)

@@ -1,4 +1,21 @@
-"""Conversations out and in: Markdown, our JSON, and the OpenAI `messages` array (pure)."""
+"""Conversations out: Markdown, talkline's JSON and the OpenAI `messages` array.
+
+`export_text(store, id, fmt)` is the one dispatch, used by `talkline history export` and
+the REPL's `/export`. talkline's JSON has one shape (`to_json`), read back by
+`talkline.store.imports.read_export` together with the older shapes:
+
+```json
+{"format": "talkline.conversation", "version": 2,
+ "conversation": {"id": "...", "title": "...", "model": "...", "system": "...",
+                  "params": {}, "head_message_id": 3, "turns": 1, ...},
+ "messages": [{"id": 1, "parent_id": null, "role": "user", "content": "...",
+               "status": "complete", "tool_calls": [], "tool_call_id": null,
+               "model": null, "prompt_tokens": null, "cost": null, ...}, ...]}
+```
+
+`messages` holds every message, other branches included, oldest first; `parent_id` links
+each to the one it answers and `head_message_id` names the tip of the active branch.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +25,28 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..types import ROLES
 
 if TYPE_CHECKING:
-    from . import Conversation, StoredMessage
+    from ._models import Conversation, StoredMessage
+    from ._store import ConversationStore
 
-__all__ = ["FORMATS", "parse_import", "to_json", "to_markdown", "to_openai"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "EXPORT_VERSION",
+    "FORMATS",
+    "export_text",
+    "format_for_path",
+    "to_json",
+    "to_markdown",
+    "to_openai",
+]
 
 FORMATS = ("md", "json", "openai")
+EXPORT_FORMAT = "talkline.conversation"
+EXPORT_VERSION = 2
+
+_HEADINGS = {"user": "User", "assistant": "Assistant", "tool": "Tool",
+             "system": "System", "developer": "Developer"}
 
 
 def _when(ts: float) -> str:
@@ -36,9 +67,11 @@ def to_openai(conv: Conversation, messages: Sequence[StoredMessage]) -> list[dic
 
 
 def to_json(conv: Conversation, messages: Sequence[StoredMessage]) -> dict[str, Any]:
-    """Everything we know, for `history import` and for other tools."""
+    """Everything we know, for `history import` and for other tools: pass every message
+    (`ConversationStore.all_messages`) to keep the other branches too."""
     return {
-        "talkline_export": 1,
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
         "conversation": conv.to_dict(),
         "messages": [m.to_dict() for m in messages],
     }
@@ -53,8 +86,7 @@ def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
     if conv.system:
         lines += ["## System", "", conv.system, ""]
     for m in messages:
-        heading = {"user": "User", "assistant": "Assistant", "tool": "Tool",
-                   "system": "System", "developer": "Developer"}.get(m.role, m.role)
+        heading = _HEADINGS.get(m.role, m.role)
         if m.role == "assistant" and m.model:
             heading += f" ({m.model})"
         if m.status != "complete":
@@ -67,43 +99,22 @@ def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def parse_import(
-    text: str, *, source: str = "input"
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Messages and conversation fields from an OpenAI `messages` array (or an object with
-    a `messages` key), or from our own JSON export. Errors name what is wrong and where."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        line = getattr(exc, "lineno", "?")
-        raise ConfigError(f"{source} is not valid JSON (line {line}): {exc}") from None
-    meta: dict[str, Any] = {}
-    if isinstance(data, dict):
-        if isinstance(data.get("conversation"), dict):
-            conv = data["conversation"]
-            meta = {k: conv.get(k) for k in ("title", "model", "system") if conv.get(k)}
-        items = data.get("messages")
-    else:
-        items = data
-    if not isinstance(items, list) or not items:
-        raise ConfigError(
-            f"{source} holds no messages: expected a JSON array of messages "
-            '([{"role": "user", "content": "..."}]) or a talkline export.'
-        )
-    messages: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or item.get("role") not in ROLES:
-            role = item.get("role") if isinstance(item, dict) else None
-            raise ConfigError(
-                f"message {i + 1} in {source} has no valid role (got {role!r}); "
-                f"roles are {', '.join(ROLES)}."
-            )
-        if item.get("role") == "assistant" and item.get("status") not in (None, "complete"):
-            continue
-        keep = {k: item[k] for k in ("role", "content", "name", "tool_calls", "tool_call_id")
-                if item.get(k) is not None}
-        keep.setdefault("content", "")
-        messages.append(keep)
-    if messages and messages[0]["role"] == "system" and "system" in meta:
-        messages = messages[1:]
-    return messages, meta
+def _dumps(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def export_text(store: ConversationStore, conversation_id: str, fmt: str) -> str:
+    """The conversation (an id or a unique prefix) as text in one of `FORMATS`: md and
+    openai show the active branch, json keeps every message."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"Unknown export format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    conv = store.get_conversation(conversation_id)
+    if fmt == "json":
+        return _dumps(to_json(conv, store.all_messages(conv.id)))
+    path = store.messages(conv.id)
+    return to_markdown(conv, path) if fmt == "md" else _dumps(to_openai(conv, path))
+
+
+def format_for_path(path: str) -> str:
+    """The format a file name asks for: `.json` is talkline's JSON, anything else Markdown."""
+    return "json" if path.lower().endswith(".json") else "md"

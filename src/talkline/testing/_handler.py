@@ -1,34 +1,30 @@
-"""The HTTP request handler of the scripted server."""
+"""The HTTP request handler of the scripted server: reads, records and routes each request
+(what it answers is written by `_responses.Responder`)."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import secrets
-import socket
-import struct
 import time
 import traceback
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from ._actions import Error, Fault, Reply
 from ._batch import ApiError
 from ._ratelimit import go_duration
+from ._recorded import RecordedRequest
 from ._render import (
     completion_object,
     dumps,
     estimate_tokens,
-    sse_comment,
-    sse_event,
     stream_plan,
 )
-from .server import RecordedRequest
+from ._responses import ClientGone, Responder
 
 if TYPE_CHECKING:
-    from .server import ScriptedServer, _HTTPServer
+    from .server import _HTTPServer
 
 __all__ = ["Handler"]
 
@@ -40,12 +36,7 @@ _BAD_JSON = (
 )
 
 
-class _ClientGone(Exception):
-    """The peer closed the connection, or we cut it on purpose."""
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(Responder):
     server_version = "scripted-openai/1.0"
     sys_version = ""
     # Headers and body go out in separate writes: with Nagle on, the client's delayed ACK
@@ -54,10 +45,6 @@ class Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     # ---- plumbing ----
-    @property
-    def owner(self) -> ScriptedServer:
-        return self.server.owner
-
     def setup(self) -> None:
         super().setup()
         self.owner.add_live(self.connection)
@@ -133,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         )
         try:
             self._route(body, raw, bad_json)
-        except _ClientGone:
+        except ClientGone:
             self.close_connection = True
         except Exception:  # a bug in the server: say so loudly, answer 500
             traceback.print_exc()
@@ -283,7 +270,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send_error(action, counted=True)
         elif isinstance(action, Reply):
             if not self.owner.sleep(self.owner.latency):
-                raise _ClientGone
+                raise ClientGone
             self.owner.count("ok")
             if stream:
                 self._stream(action, body)
@@ -292,7 +279,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_json(200, obj, action.headers)
         elif action.kind == "slow_first_byte":
             if not self.owner.sleep(action.seconds):
-                raise _ClientGone
+                raise ClientGone
             self._perform(action.then or Reply(), body)
         elif action.kind == "error_event" and not stream:
             self._send_error(action.as_error(), counted=True)
@@ -308,7 +295,7 @@ class Handler(BaseHTTPRequestHandler):
             data = dumps(completion_object(fault.reply, body, self.owner.model)).encode()
             if fault.kind == "stall" and not k:
                 self.owner.sleep(fault.seconds)
-                raise _ClientGone
+                raise ClientGone
             self.send_response(200)
             self._headers("application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -318,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._rst()
             if fault.kind == "stall":
                 self.owner.sleep(fault.seconds)
-            raise _ClientGone
+            raise ClientGone
         plan = stream_plan(fault.reply, body, self.owner.model)
         self._start_stream(fault.reply.headers)
         for chunk in plan.head + plan.body[: k or 0]:
@@ -326,110 +313,9 @@ class Handler(BaseHTTPRequestHandler):
         if fault.kind == "reset":
             self._rst()
         if fault.kind == "stall" and not self.owner.sleep(fault.seconds):
-            raise _ClientGone
+            raise ClientGone
         if fault.kind == "error_event":
             self._event({"error": fault.as_error().error_object()}, fault.reply)
         self._end_stream()
 
     # ---- streaming ----
-    def _stream(self, reply: Reply, body: Mapping[str, Any]) -> None:
-        plan = stream_plan(reply, body, self.owner.model)
-        self._start_stream(reply.headers)
-        for chunk in plan.head:
-            self._event(chunk, reply)
-        for chunk in plan.body:
-            if not self.owner.sleep(reply.chunk_delay):
-                raise _ClientGone
-            self._event(chunk, reply)
-        for chunk in plan.tail:
-            self._event(chunk, reply)
-        self._event("[DONE]", reply)
-        self._end_stream()
-
-    def _start_stream(self, extra: Mapping[str, str]) -> None:
-        self._chunked = self.request_version != "HTTP/1.0"
-        self.send_response(200)
-        self._headers("text/event-stream; charset=utf-8", extra)
-        self.send_header("Cache-Control", "no-cache")
-        if self._chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-
-    def _event(self, obj: Any, reply: Reply) -> None:
-        le = self.owner.sse_line_ending
-        data = sse_event(obj, le, reply.multiline_data and not isinstance(obj, str))
-        if reply.comments:
-            data = sse_comment(le) + data
-        self._chunk(data)
-
-    def _chunk(self, data: bytes) -> None:
-        if self._chunked:
-            self._write(b"%x\r\n%s\r\n" % (len(data), data))
-        else:
-            self._write(data)
-
-    def _end_stream(self) -> None:
-        if self._chunked:
-            self._write(b"0\r\n\r\n")
-
-    # ---- responses ----
-    def _write(self, data: bytes) -> None:
-        try:
-            self.wfile.write(data)
-            self.wfile.flush()
-        except OSError as e:
-            raise _ClientGone from e
-
-    def _rst(self) -> None:
-        """Abort the connection with a TCP RST (SO_LINGER 0, then close)."""
-        sock = self.connection
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-        for f in (self.rfile, self.wfile):
-            try:
-                f.close()  # drop the makefile references so close() really closes
-            except OSError:
-                pass
-        # handle_one_request() / finish() still flush and close these
-        self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
-        sock.close()
-        self.close_connection = True
-        raise _ClientGone
-
-    def _headers(self, content_type: str, extra: Mapping[str, str] | None = None) -> None:
-        self.send_header("Content-Type", content_type)
-        self.send_header("x-request-id", self.request_id)
-        self.send_header("openai-version", "2020-10-01")
-        self.send_header("openai-processing-ms", "1")
-        for name, value in self.owner.limiter.headers().items():
-            self.send_header(name, value)
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-
-    def _send_bytes(
-        self, status: int, data: bytes, content_type: str, extra: Mapping[str, str] | None = None
-    ) -> None:
-        if self.owner.stopping.is_set():
-            self.close_connection = True
-        self.send_response(status)
-        self._headers(content_type, extra)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self._write(data)
-
-    def _send_json(self, status: int, obj: Any, extra: Mapping[str, str] | None = None) -> None:
-        self._send_bytes(status, dumps(obj).encode(), "application/json", extra)
-
-    def _send_error(self, err: Error, counted: bool = False) -> None:
-        if counted:
-            self.owner.count("429" if err.status == 429 else "errors")
-        if err.body is not None:
-            self._send_bytes(err.status, err.body.encode(), err.content_type, err.headers)
-        else:
-            data = dumps({"error": err.error_object()}).encode()
-            self._send_bytes(err.status, data, err.content_type, err.headers)

@@ -22,29 +22,12 @@ from typing import Any
 from ._actions import Action, ActionSource, Error, Reply
 from ._batch import BatchStore
 from ._ratelimit import RateLimiter
+from ._recorded import RecordedRequest
 from ._render import completion_object, last_user_text
 
 __all__ = ["RecordedRequest", "ScriptedServer"]
 
 DefaultAction = Action | Callable[[Mapping[str, Any]], Action] | None
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the server received it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    raw: bytes
-    time: float
-    client: tuple[str, int] = ("", 0)
-
-    @property
-    def route(self) -> str:
-        """The path without its query string."""
-        return self.path.split("?", 1)[0]
 
 
 @dataclass

@@ -6,9 +6,9 @@ server (`RemoteBackend` / `AsyncRemoteBackend`). Streaming, stop sequences, tool
 JSON-schema output come from llama.cpp itself.
 
 The default model is SmolLM2-135M-Instruct (Q4_1), installed by `talkline local install`
-(see `local_files`; the first local use installs it). Other GGUF files can be registered
-by name with `register_local_model` (config.toml's `[models.NAME] path = "..."`); a spec
-named `local` replaces the default model.
+(see `local_files`; the first local use installs it). Other GGUF files are given by
+name in config.toml (`[models.NAME] path = "..."`), and the client passes their
+`LocalModelSpec` to the backend; a spec named `local` replaces the default model.
 
 Defaults a 135M model needs, applied to every request unless the caller set them:
 `max_tokens` 512, `repeat_penalty` 1.1 (llama.cpp's, via extra_body), temperature 0
@@ -28,13 +28,13 @@ seed, choice i uses seed + i.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from ...errors import ConfigError, NotFoundError, TalklineError
+from ...settings import LOCAL_MODEL
 from ...types import ChatDelta, ChatResponse
 from ...wire.accumulate import StreamAccumulator as StreamAccumulator
 from ..base import ChatRequest
@@ -68,12 +68,10 @@ __all__ = [
     "default_model_spec",
     "default_threads",
     "find_default_model",
-    "local_models",
-    "register_local_model",
-    "unregister_local_model",
+    "spec_for",
 ]
 
-LOCAL_MODEL_NAME = "local"
+LOCAL_MODEL_NAME = LOCAL_MODEL
 DEFAULT_MODEL_DISPLAY_NAME = "SmolLM2-135M"
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly and accurately."
 
@@ -123,35 +121,22 @@ class LocalModelSpec:
         return self.display_name or self.name
 
 
-_REGISTRY: dict[str, LocalModelSpec] = {}
-_REGISTRY_LOCK = threading.Lock()
-
-
-def register_local_model(spec: LocalModelSpec) -> None:
-    """Make `spec` available by its name; the name `local` replaces the default model."""
-    with _REGISTRY_LOCK:
-        _REGISTRY[spec.name] = spec
-
-
-def unregister_local_model(name: str) -> None:
-    with _REGISTRY_LOCK:
-        _REGISTRY.pop(name, None)
-
-
-def local_models() -> dict[str, LocalModelSpec]:
-    with _REGISTRY_LOCK:
-        return dict(_REGISTRY)
-
-
 def default_model_spec() -> LocalModelSpec:
-    """The spec behind `local`: a registered `local`, else SmolLM2 (installed or not)."""
-    registered = local_models().get(LOCAL_MODEL_NAME)
-    if registered is not None:
-        return registered
+    """The spec behind `local` when config.toml names none: SmolLM2 (installed or not)."""
     from .files import default_model_path as default_model_path
 
     return LocalModelSpec(LOCAL_MODEL_NAME, default_model_path(),
                           display_name=DEFAULT_MODEL_DISPLAY_NAME, installable=True)
+
+
+def spec_for(name: str, conf: Mapping[str, Any]) -> LocalModelSpec:
+    """The spec of the local model `name`: config.toml's `[models.NAME]` table (`conf`),
+    or the default model when it gives no path."""
+    if conf.get("path") is None:
+        return default_model_spec()  # installed on first use if need be
+    return LocalModelSpec(name=name, path=Path(str(conf["path"])).expanduser(),
+                          n_ctx=conf.get("n_ctx"), chat_format=conf.get("chat_format"),
+                          n_threads=conf.get("n_threads"))
 
 
 def _missing_file_error(spec: LocalModelSpec) -> ConfigError:
@@ -188,7 +173,7 @@ def _server(spec: LocalModelSpec) -> LocalServer:
 
 
 class _Base:
-    name = "local"
+    name = LOCAL_MODEL_NAME
 
     def __init__(self, spec: LocalModelSpec | None = None) -> None:
         self._spec = spec
@@ -197,9 +182,6 @@ class _Base:
     def _resolve(self, model: str) -> LocalModelSpec:
         if self._spec is not None and model in ("", self._spec.name):
             return self._spec
-        registered = local_models().get(model) if model else None
-        if registered is not None:
-            return registered
         if model in ("", LOCAL_MODEL_NAME):
             return default_model_spec()
         raise NotFoundError(
@@ -211,7 +193,6 @@ class _Base:
         names = [LOCAL_MODEL_NAME]
         if self._spec is not None:
             names.append(self._spec.name)
-        names.extend(local_models())
         return list(dict.fromkeys(names))
 
     @property

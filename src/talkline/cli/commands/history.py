@@ -149,19 +149,10 @@ def history_title(cid: str, text: str) -> None:
               help="Write to this file instead of stdout.")
 def history_export(cid: str, fmt: str, output: str | None) -> None:
     """Export the conversation CID."""
-    import json
-
-    from ...store.export import to_json, to_markdown, to_openai
+    from ...store.export import export_text
 
     with _store() as store:
-        conv = store.get_conversation(cid)
-        messages = store.messages(conv.id)
-    if fmt == "md":
-        text = to_markdown(conv, messages)
-    elif fmt == "json":
-        text = json.dumps(to_json(conv, messages), indent=2, ensure_ascii=False) + "\n"
-    else:
-        text = json.dumps(to_openai(conv, messages), indent=2, ensure_ascii=False) + "\n"
+        text = export_text(store, cid, fmt)
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -176,13 +167,9 @@ def history_export(cid: str, fmt: str, output: str | None) -> None:
 @click.option("-m", "--model", help="Model to record for it.")
 def history_import(file: Any, title: str | None, model: str | None) -> None:
     """Import FILE: an OpenAI `messages` JSON array, or a talkline JSON export."""
-    from ...store.export import parse_import as parse_import
+    from ...store.imports import import_text
 
-    name = getattr(file, "name", "input")
-    messages, meta = parse_import(file.read(), source=name)
     with _store() as store:
-        conv = store.import_messages(
-            messages, title=title or meta.get("title"), model=model or meta.get("model"),
-            system=meta.get("system"),
-        )
+        conv = import_text(store, file.read(), source=getattr(file, "name", "input"),
+                           title=title, model=model)
     click.echo(conv.id)

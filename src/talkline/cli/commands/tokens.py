@@ -98,14 +98,14 @@ def tokens(file: str | None, model: str | None, as_messages: bool, as_json: bool
     Plain text is counted exactly as the model's encoding splits it, with no message
     overhead. Models whose tokenizer is not known get an estimate, marked as such.
     """
+    from ...planning.local_counts import local_counters
     from ...planning.tokens import TokenCounter as TokenCounter
+    from ...settings import Settings as Settings
 
-    if model is None:
-        from ...settings import Settings as Settings
-
-        model = Settings.resolve().model
+    settings = Settings.resolve()
+    model = model or settings.model
     text, name = _read(file)
-    counter = TokenCounter()
+    counter = TokenCounter(exact=local_counters(settings))
     if as_messages:
         msgs, tools = _messages(text, name)
         count = counter.count_messages(msgs, model, tools=tools)

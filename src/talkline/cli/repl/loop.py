@@ -335,9 +335,7 @@ class Repl:
         (self.term.status if copied else self.term.warn)(message)
 
     def cmd_export(self, arg: str) -> None:
-        import json
-
-        from ...store.export import to_json, to_markdown
+        from ...store.export import export_text, format_for_path
 
         store, cid = self.session.store, self.session.id
         if not arg:
@@ -346,11 +344,7 @@ class Repl:
         if store is None or cid is None:
             self.term.warn("Nothing stored yet: send a message first.")
             return
-        conv, messages = store.get_conversation(cid), store.messages(cid)
-        if arg.endswith(".json"):
-            text = json.dumps(to_json(conv, messages), indent=2, ensure_ascii=False) + "\n"
-        else:
-            text = to_markdown(conv, messages)
+        text = export_text(store, cid, format_for_path(arg))
         with open(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
             fh.write(text)
         self.term.status(f"Wrote {arg}")

@@ -1,0 +1,144 @@
+"""Conversations in: the one reader for what `talkline history import` accepts.
+
+- talkline's JSON (`"format": "talkline.conversation", "version": 2`, see `export.py`):
+  every field and every branch is kept;
+- the two older talkline shapes, so older exports still import: `{"talkline_export": 1,
+  "conversation": {...}, "messages": [...]}` and `{"format": "talkline.conversation/1",
+  "title": ..., "messages": [...]}` (the conversation's fields at the top level);
+- an OpenAI `messages` array, or an object with a `messages` key: role, content, name,
+  tool_calls and tool_call_id are kept, replies marked as not complete are left out.
+
+Errors are `ConfigError`s that name what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..types import ROLES
+from .export import EXPORT_FORMAT, EXPORT_VERSION
+
+if TYPE_CHECKING:
+    from ._models import Conversation
+    from ._store import ConversationStore
+
+__all__ = ["Imported", "import_text", "read_export"]
+
+_OPENAI_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id")
+_LEGACY_FORMAT = "talkline.conversation/1"
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What a file holds, ready for `ConversationStore.import_messages`."""
+
+    messages: list[dict[str, Any]]
+    title: str | None = None
+    model: str | None = None
+    system: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    head: int | None = None  # the exported id of the active branch's tip
+    version: int | None = None  # talkline's format version; None for an OpenAI array
+
+
+def _loads(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", "?")
+        raise ConfigError(f"{source} is not valid JSON (line {line}): {exc}") from None
+
+
+def _conversation(data: dict[str, Any], source: str) -> tuple[dict[str, Any], int] | None:
+    """(the conversation's fields, the format version) of a talkline export, else None."""
+    if data.get("format") == EXPORT_FORMAT:
+        version = data.get("version")
+        if type(version) is not int or version < 1:
+            raise ConfigError(
+                f"{source} is a talkline export with no valid version (got {version!r}): "
+                f'export it again with `talkline history export ID --format json`.'
+            )
+        if version > EXPORT_VERSION:
+            raise ConfigError(
+                f"{source} was written by a newer talkline (export version {version}; this "
+                f"one reads up to {EXPORT_VERSION}): upgrade talkline to import it."
+            )
+        conv = data.get("conversation")
+        return (conv if isinstance(conv, dict) else {}), version
+    if data.get("format") == _LEGACY_FORMAT:
+        return {k: v for k, v in data.items() if k not in ("format", "messages")}, 1
+    if data.get("talkline_export") == 1 and isinstance(data.get("conversation"), dict):
+        return data["conversation"], 1
+    return None
+
+
+def _check_role(item: object, i: int, source: str) -> None:
+    if not isinstance(item, dict) or item.get("role") not in ROLES:
+        role = item.get("role") if isinstance(item, dict) else None
+        raise ConfigError(
+            f"message {i + 1} in {source} has no valid role (got {role!r}); "
+            f"roles are {', '.join(ROLES)}."
+        )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def read_export(text: str, *, source: str = "input") -> Imported:
+    """The messages and conversation fields `text` holds, in any shape listed above."""
+    data = _loads(text, source)
+    found = _conversation(data, source) if isinstance(data, dict) else None
+    items = data.get("messages") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise ConfigError(
+            f"{source} holds no messages: expected a JSON array of messages "
+            '([{"role": "user", "content": "..."}]) or a talkline export.'
+        )
+    for i, item in enumerate(items):
+        _check_role(item, i, source)
+    if found is not None:
+        conv, version = found
+        params = conv.get("params")
+        head = conv.get("head_message_id")
+        return Imported(
+            messages=[dict(m) for m in items],
+            title=_text(conv.get("title")),
+            model=_text(conv.get("model")),
+            system=_text(conv.get("system")),
+            params=params if isinstance(params, dict) else {},
+            head=head if type(head) is int else None,
+            version=version,
+        )
+    messages = []
+    for item in items:
+        if item.get("role") == "assistant" and item.get("status") not in (None, "complete"):
+            continue
+        keep = {k: item[k] for k in _OPENAI_FIELDS if item.get(k) is not None}
+        keep.setdefault("content", "")
+        messages.append(keep)
+    return Imported(messages=messages)
+
+
+def import_text(
+    store: ConversationStore,
+    text: str,
+    *,
+    source: str = "input",
+    title: str | None = None,
+    model: str | None = None,
+) -> Conversation:
+    """A new conversation from `text` (see `read_export`); `title` and `model`, when
+    given, replace the file's."""
+    got = read_export(text, source=source)
+    return store.import_messages(
+        got.messages,
+        title=title or got.title,
+        model=model or got.model,
+        system=got.system,
+        params=got.params or None,
+        head=got.head,
+    )
