@@ -5,7 +5,6 @@ routes (`talkline PROMPT` runs the `prompt` command) and maps errors to exit cod
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -119,22 +118,19 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the command and turns exceptions into exit codes."""
     from ..errors import TalklineError
+    from .app import App
 
+    app = App()  # the commands write through its Terminal, and so do the errors here
     try:
-        rv: Any = cli.main(args=argv, prog_name="talkline", standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.stderr.write("\nInterrupted.\n")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.stderr.write("\nInterrupted.\n")
+        rv: object = cli.main(args=argv, prog_name="talkline", standalone_mode=False, obj=app)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        app.term.err.write("\nInterrupted.\n")
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        exc.show(file=app.term.err)
         sys.exit(exc.exit_code)
     except TalklineError as exc:
-        from .output.terminal import Terminal as Terminal
-
-        Terminal().error(exc)
+        app.term.error(exc)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
