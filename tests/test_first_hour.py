@@ -20,7 +20,7 @@ import pytest
 
 from talkline import Client
 from talkline.batch import BatchRunner, batch_client
-from talkline.cli.commands.options import announce
+from talkline.cli.app import App
 from talkline.cli.output.terminal import Terminal
 from talkline.errors import MissingKeyError, NotFoundError, error_from_response
 from talkline.settings import Settings
@@ -146,7 +146,10 @@ def test_no_key_and_no_model_still_means_the_embedded_model() -> None:
     settings = Settings.resolve()
     assert settings.model == "local" and settings.using_default_local
     err = io.StringIO()
-    announce(settings, Terminal(stdout=io.StringIO(), stderr=err))  # needs no key
+    app = App()
+    app.use_settings(settings)
+    app._term = Terminal(stdout=io.StringIO(), stderr=err)
+    app.announce()  # needs no key
     assert "embedded SmolLM2-135M model" in err.getvalue()
 
 

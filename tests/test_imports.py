@@ -1,4 +1,5 @@
-"""`import talkline` stays light: no click, rich or prompt_toolkit."""
+"""`import talkline` stays light: no click, rich or prompt_toolkit; `talkline --help` loads
+no command module, and a one-shot answer to a pipe no renderer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ def loaded_after(code: str) -> set[str]:
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
+        stdin=subprocess.DEVNULL,
         env={"PYTHONPATH": SRC},
         check=True,
     ).stdout
@@ -44,3 +46,35 @@ def test_cli_help_does_not_import_httpx():
         "except SystemExit: pass"
     )
     assert "httpx" not in mods and "rich" not in mods
+
+
+RENDERING = ("rich", "prompt_toolkit", "markdown_it", "pygments", "tiktoken")
+
+
+def test_cli_help_loads_no_command_module_and_no_renderer():
+    mods = loaded_after(
+        "from talkline.cli import main\n"
+        "try:\n main(['--help'])\n"
+        "except SystemExit: pass"
+    )
+    for heavy in RENDERING:
+        assert heavy not in mods, heavy
+    commands = sorted(m for m in mods if m.startswith("talkline.cli.commands"))
+    assert not commands, commands
+    for module in ("talkline.errors", "talkline.settings", "talkline.cli.output.terminal"):
+        assert module not in mods, module
+
+
+def test_one_shot_to_a_pipe_loads_no_renderer(server, tmp_path):
+    script = (
+        "import os\n"
+        f"os.environ.update(OPENAI_API_KEY='sk-test-imports', OPENAI_BASE_URL={server.url!r},"
+        f" TALKLINE_HOME={str(tmp_path)!r})\n"
+        "from talkline.cli import main\n"
+        "try:\n main(['hi'])\n"
+        "except SystemExit as exc: assert exc.code == 0, exc.code"
+    )
+    mods = loaded_after(script)
+    assert "talkline.client" in mods  # it did send the request
+    for heavy in RENDERING:
+        assert heavy not in mods, heavy

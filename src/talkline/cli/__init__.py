@@ -5,7 +5,6 @@ routes (`talkline PROMPT` runs the `prompt` command) and maps errors to exit cod
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -13,17 +12,29 @@ from .._version import __version__
 
 __all__ = ["cli", "main"]
 
+# name: (module, attribute, the first paragraph of the command's help). The listing in
+# `talkline --help` is drawn from these summaries, so it loads no command module;
+# tests/test_cli_app.py checks that each summary is the command's own.
 _COMMANDS = {
-    "prompt": ("talkline.cli.commands.prompt", "prompt"),
-    "chat": ("talkline.cli.commands.chat", "chat"),
-    "batch": ("talkline.cli.commands.batch", "batch"),
-    "history": ("talkline.cli.commands.history", "history"),
-    "keys": ("talkline.cli.commands.keys", "keys"),
-    "local": ("talkline.cli.commands.local", "local"),
-    "config": ("talkline.cli.commands.config", "config"),
-    "models": ("talkline.cli.commands.models", "models"),
-    "tokens": ("talkline.cli.commands.tokens", "tokens"),
-    "usage": ("talkline.cli.commands.usage", "usage"),
+    "prompt": ("talkline.cli.commands.prompt", "prompt",
+               "Send PROMPT (joined with piped stdin) and print the answer."),
+    "chat": ("talkline.cli.commands.chat", "chat",
+             "Chat interactively, with memory. Every turn is stored (see `talkline history`)."),
+    "batch": ("talkline.cli.commands.batch", "batch",
+              "Many prompts at once: `run` them here at your rate limit (resumable), or "
+              "`submit` them to the provider's Batch API (half price, answers within 24 h)."),
+    "history": ("talkline.cli.commands.history", "history", "Stored conversations."),
+    "keys": ("talkline.cli.commands.keys", "keys", "Manage stored API keys."),
+    "local": ("talkline.cli.commands.local", "local",
+              "The embedded offline model (SmolLM2-135M on llama.cpp)."),
+    "config": ("talkline.cli.commands.config", "config",
+               "Show settings and the config file's location."),
+    "models": ("talkline.cli.commands.models", "models",
+               "List the server's models (and `local`, the embedded model, when installed)."),
+    "tokens": ("talkline.cli.commands.tokens", "tokens",
+               "Count the tokens in FILE (or standard input, with `-` or a pipe)."),
+    "usage": ("talkline.cli.commands.usage", "usage",
+              "Tokens and cost of stored replies, with a daily bar chart."),
 }
 
 
@@ -42,6 +53,14 @@ class DefaultGroup(click.Group):
         module = importlib.import_module(target[0])
         command: click.Command = getattr(module, target[1])
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing of `--help`, from the summaries: no command module is imported."""
+        listed = [(name, click.Command(name, help=_COMMANDS[name][2]))
+                  for name in self.list_commands(ctx)]
+        limit = formatter.width - 6 - max(len(name) for name, _ in listed)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in listed])
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and _stdin_is_terminal():
@@ -118,24 +137,24 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the command and turns exceptions into exit codes."""
-    from ..errors import TalklineError
+    from .app import App
 
+    app = App()  # the commands write through its Terminal, and so do the errors here
     try:
-        rv: Any = cli.main(args=argv, prog_name="talkline", standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.stderr.write("\nInterrupted.\n")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.stderr.write("\nInterrupted.\n")
+        rv: object = cli.main(args=argv, prog_name="talkline", standalone_mode=False, obj=app)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        app.term.err.write("\nInterrupted.\n")
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except TalklineError as exc:
-        from .output.terminal import Terminal as Terminal
-
-        Terminal().error(exc)
+        exc.show(file=app.term.err)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:
+        from ..errors import TalklineError  # not imported on the `--help` path
+
+        if not isinstance(exc, TalklineError):
+            raise
+        app.term.error(exc)
+        sys.exit(exc.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)

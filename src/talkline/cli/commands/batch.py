@@ -6,11 +6,13 @@ and draws progress (rich, on stderr, only when stderr is a terminal).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..app import App, current_app
 from ..output.batch_view import (
     ProgressView,
     batch_errors,
@@ -29,7 +31,14 @@ from ._batch_options import (
     retries_default,
     with_budget,
 )
-from .options import announce, build_settings, request_options, resolve_for
+from .options import request_options
+
+if TYPE_CHECKING:
+    from ...batch import BatchAPI, BatchSummary, InputOptions, InputReport, SubmittedBatch
+    from ...batch._input import InputFormat
+    from ...planning.catalog import Catalog
+    from ...settings import Settings
+    from ..output.terminal import Terminal
 
 
 @click.group()
@@ -44,30 +53,35 @@ def batch() -> None:
     """
 
 
-def _input_options(path: Path, settings: Any, as_text: bool, column: str | None,
-                   id_column: str | None, opts: dict[str, Any] | None = None) -> Any:
+def _input_options(path: Path, app: App, as_text: bool, column: str | None,
+                   id_column: str | None) -> InputOptions:
     from ...batch import InputOptions
 
     if as_text and column:
         raise click.UsageError("--text and --column do not go together.")
-    fmt: Any = "text" if as_text else "csv" if column or path.suffix.lower() == ".csv" else "jsonl"
+    fmt: InputFormat = ("text" if as_text else
+                        "csv" if column or path.suffix.lower() == ".csv" else "jsonl")
     if fmt == "csv" and not column:
         raise click.UsageError("A CSV input needs --column NAME (the prompt column).")
-    request = resolve_for(opts or {}, None, settings)
+    request = app.request(None)
     params = {k: v for k, v in request.params.to_body().items() if k != "model"}
     return InputOptions(format=fmt, column=column, id_column=id_column, model=request.model,
                         system=request.system, params=params)
 
 
-def _catalog(settings: Any) -> Any:
-    catalog = getattr(settings, "catalog", None)
+def _catalog(settings: Settings) -> Catalog | None:
+    from ...planning.catalog import Catalog
+
+    catalog: object = getattr(settings, "catalog", None)
     try:
-        return catalog() if callable(catalog) else None
+        made: object = catalog() if callable(catalog) else None
     except Exception:  # a broken [catalog] table only costs us the prices
         return None
+    return made if isinstance(made, Catalog) else None
 
 
-def _scan(path: Path, options: Any, skip_invalid: bool, term: Any) -> Any:
+def _scan(path: Path, options: InputOptions, skip_invalid: bool, term: Terminal
+          ) -> InputReport:
     from ...batch import InvalidInputError, scan_input
 
     report = scan_input(path, options)
@@ -128,15 +142,15 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
 
     from ...batch import BatchRunner, ConversationLog, batch_client, iter_requests
     from ...types import ChatParams
-    from ..output.terminal import Terminal as Terminal
 
-    term = Terminal()
-    settings = build_settings(opts)
-    budget = opts.get("budget")
+    app = current_app()
+    term = app.term
+    budget = app.use_flags(opts).budget
+    settings = app.settings
     if budget is not None and budget <= 0:
         raise click.UsageError("--budget must be more than 0.")
-    announce(settings, term)
-    options = _input_options(input_path, settings, as_text, column, id_column, opts)
+    app.announce()
+    options = _input_options(input_path, app, as_text, column, id_column)
     report = _scan(input_path, options, skip_invalid, term)
     if report.without_max_tokens and (tpm or settings.tpm or budget is not None):
         term.warn(f"{report.without_max_tokens} line(s) set no max_tokens: each is counted "
@@ -165,7 +179,7 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
         rpm=rpm or settings.rpm, tpm=tpm or settings.tpm,
     )
 
-    async def main() -> Any:
+    async def main() -> BatchSummary:
         import signal
 
         loop = asyncio.get_running_loop()
@@ -197,14 +211,16 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
 # ---------------------------------------------------------------- the Batch API
 
 
-def _api(settings: Any, **kwargs: Any) -> Any:
+def _api(settings: Settings, retries: int | None = None) -> BatchAPI:
     from ...batch import BatchAPI
 
-    return BatchAPI.from_settings(settings, **kwargs)
+    if retries is None:
+        return BatchAPI.from_settings(settings)
+    return BatchAPI.from_settings(settings, retries=retries)
 
 
-def _plain_settings(base_url: str | None, api_key: str | None) -> Any:
-    from ...settings import Settings as Settings
+def _plain_settings(base_url: str | None, api_key: str | None) -> Settings:
+    from ...settings import Settings
 
     return Settings.resolve(base_url=base_url, api_key=api_key)
 
@@ -228,14 +244,15 @@ def submit_cmd(input_path: Path, as_text: bool, column: str | None, id_column: s
     Inputs over 50,000 lines or 200 MB are split into several batches (one id a line).
     """
     from ...batch import submit
-    from ..output.terminal import Terminal as Terminal
 
-    term = Terminal()
-    settings = build_settings(opts)
-    options = _input_options(input_path, settings, as_text, column, id_column, opts)
+    app = current_app()
+    term = app.term
+    app.use_flags(opts)
+    settings = app.settings
+    options = _input_options(input_path, app, as_text, column, id_column)
     report = _scan(input_path, options, skip_invalid, term)
 
-    def created(b: Any) -> None:
+    def created(b: SubmittedBatch) -> None:
         term.status(f"Part {b.part}: {b.lines:,} requests ({b.bytes / 1e6:.1f} MB) uploaded "
                     f"as {b.file.get('id')}; batch {b.id} is {b.batch.get('status')}.")
         term.write_line(b.id)
@@ -259,16 +276,14 @@ def status_cmd(batch_ids: tuple[str, ...], base_url: str | None, api_key: str | 
                wait: bool, interval: float, as_json: bool) -> int:
     """Show batches' status and request counts; --wait until they finish (exit 1 if one
     did not complete)."""
-    from ..output.terminal import Terminal as Terminal
-
-    term = Terminal()
+    term = current_app().term
     with _api(_plain_settings(base_url, api_key)) as api:
         if not wait:
             batches = [api.retrieve(b) for b in batch_ids]
         else:
             seen: dict[str, str] = {}
 
-            def changed(current: list[dict[str, Any]]) -> None:
+            def changed(current: Sequence[Mapping[str, object]]) -> None:
                 for b in current:
                     line = f"{b.get('id')}: {b.get('status')}, {counts(b)}"
                     if seen.get(str(b.get("id"))) != line:
@@ -303,13 +318,13 @@ def fetch_cmd(batch_ids: tuple[str, ...], output: Path, input_path: Path | None,
     was refused.
     """
     from ...batch import ConversationLog, fetch_results
-    from ..output.terminal import Terminal as Terminal
 
     if log_answers and input_path is None:
         raise click.UsageError("--log needs --input (the prompts are not in the results).")
-    term = Terminal()
-    settings = _plain_settings(base_url, api_key)
-    options = (_input_options(input_path, settings, as_text, column, id_column)
+    app = current_app()
+    term = app.term
+    settings = app.use_settings(_plain_settings(base_url, api_key))
+    options = (_input_options(input_path, app, as_text, column, id_column)
                if input_path is not None else None)
     store = log = None
     if log_answers:
@@ -347,9 +362,7 @@ def fetch_cmd(batch_ids: tuple[str, ...], output: Path, input_path: Path | None,
 @connection_options
 def cancel_cmd(batch_ids: tuple[str, ...], base_url: str | None, api_key: str | None) -> None:
     """Cancel batches (requests already answered stay in their results)."""
-    from ..output.terminal import Terminal as Terminal
-
-    term = Terminal()
+    term = current_app().term
     with _api(_plain_settings(base_url, api_key)) as api:
         for batch_id in batch_ids:
             b = api.cancel(batch_id)
@@ -362,9 +375,7 @@ def cancel_cmd(batch_ids: tuple[str, ...], base_url: str | None, api_key: str | 
 @connection_options
 def list_cmd(limit: int, as_json: bool, base_url: str | None, api_key: str | None) -> None:
     """Recent batches, newest first."""
-    from ..output.terminal import Terminal as Terminal
-
-    term = Terminal()
+    term = current_app().term
     with _api(_plain_settings(base_url, api_key)) as api:
         batches = api.list_batches(limit=limit)
     if as_json:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..app import current_app
+
 if TYPE_CHECKING:
     from ...planning.catalog import Catalog as Catalog
-    from ..output.terminal import Terminal as Terminal
+    from ..output.terminal import Terminal
 
 COLUMNS = ["model", "context", "max out", "input", "cached", "output", "batch in",
            "batch out", "source", "read on"]
@@ -30,10 +32,9 @@ def print_catalog(
     """Print every model of the catalog (with config.toml's `[catalog]` applied)."""
     from ...planning.user_catalog import catalog_for as catalog_for
     from ...settings import Settings as Settings
-    from ..output.terminal import Terminal as Terminal
 
     catalog = catalog or catalog_for(Settings.resolve())
-    term = terminal or Terminal()
+    term = terminal or current_app().term
     if as_json:
         term.write_json([info.to_dict() for info in catalog])
         return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..app import current_app
+
 
 @click.group()
 def config() -> None:
@@ -15,11 +17,10 @@ def config() -> None:
 def config_show(as_json: bool) -> None:
     """Print the resolved settings; the API key is redacted."""
     from ...settings import Settings as Settings
-    from ..output.terminal import Terminal as Terminal
 
     settings = Settings.resolve()
     data = settings.redacted()
-    term = Terminal()
+    term = current_app().term
     if as_json:
         term.write_json(data)
         return
@@ -48,4 +49,4 @@ def config_path() -> None:
     """Print the path of config.toml."""
     from ...settings import Paths as Paths
 
-    click.echo(str(Paths.resolve().config_file))
+    current_app().term.write_line(str(Paths.resolve().config_file))

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, TYPE_CHECKING
 
 import click
 
+from ..app import current_app
+
+if TYPE_CHECKING:
+    from ...store import ConversationStore
+    from ..output.terminal import Terminal
+
 
 @contextmanager
-def _store() -> Iterator[Any]:
+def _store() -> Iterator[ConversationStore]:
     from ...settings import Paths as Paths
     from ...store import ConversationStore
 
@@ -45,9 +50,7 @@ def history_list(limit: int, as_json: bool) -> None:
     """Conversations, newest first."""
     import dataclasses
 
-    from ..output.terminal import Terminal as Terminal
-
-    term = Terminal()
+    term = current_app().term
     with _store() as store:
         convs = store.list_conversations(limit=limit)
     if as_json:
@@ -77,9 +80,7 @@ def history_list(limit: int, as_json: bool) -> None:
 def history_show(cid: str, as_json: bool) -> None:
     """Show the conversation CID (a unique prefix will do)."""
     from ...store.export import to_json, to_markdown
-    from ..output.terminal import Terminal as Terminal
-
-    term = Terminal()
+    term = current_app().term
     with _store() as store:
         conv = store.get_conversation(cid)
         messages = store.messages(conv.id)
@@ -89,7 +90,7 @@ def history_show(cid: str, as_json: bool) -> None:
         _show_markdown(term, to_markdown(conv, messages))
 
 
-def _show_markdown(term: Any, text: str) -> None:
+def _show_markdown(term: Terminal, text: str) -> None:
     if term.rich:
         term.write_markdown(text)
     else:
@@ -105,9 +106,7 @@ def history_search(query: str, limit: int, as_json: bool) -> None:
     """Full-text search over every message, newest first."""
     import dataclasses
 
-    from ..output.terminal import Terminal as Terminal
-
-    term = Terminal()
+    term = current_app().term
     with _store() as store:
         hits = store.search(query, limit=limit)
     if as_json:
@@ -128,7 +127,7 @@ def history_rm(cid: str) -> None:
     with _store() as store:
         conv = store.get_conversation(cid)
         store.delete_conversation(conv.id)
-    click.echo(f"Deleted {conv.id}", err=True)
+    current_app().term.status(f"Deleted {conv.id}")
 
 
 @history.command("title")
@@ -156,20 +155,20 @@ def history_export(cid: str, fmt: str, output: str | None) -> None:
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
-        click.echo(f"Wrote {output}", err=True)
+        current_app().term.status(f"Wrote {output}")
     else:
-        sys.stdout.write(text)
+        current_app().term.write_text(text)
 
 
 @history.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option("--title", help="Title for the imported conversation.")
 @click.option("-m", "--model", help="Model to record for it.")
-def history_import(file: Any, title: str | None, model: str | None) -> None:
+def history_import(file: IO[str], title: str | None, model: str | None) -> None:
     """Import FILE: an OpenAI `messages` JSON array, or a talkline JSON export."""
     from ...store.imports import import_text
 
     with _store() as store:
         conv = import_text(store, file.read(), source=getattr(file, "name", "input"),
                            title=title, model=model)
-    click.echo(conv.id)
+    current_app().term.write_line(conv.id)

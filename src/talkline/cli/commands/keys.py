@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from ..app import current_app
+
 
 @click.group()
 def keys() -> None:
@@ -29,7 +31,7 @@ def keys_set(name: str, value: str | None) -> None:
         else:
             value = click.prompt(f"Enter the key for {name}", hide_input=True)
     store.set(name, value)
-    click.echo(f"Stored the key {name!r} in {store.path}", err=True)
+    current_app().term.status(f"Stored the key {name!r} in {store.path}")
 
 
 @keys.command("list")
@@ -38,7 +40,7 @@ def keys_list() -> None:
     from ...settings import KeyStore, Paths
 
     for name in KeyStore(Paths.resolve()).names():
-        click.echo(name)
+        current_app().term.write_line(name)
 
 
 @keys.command("path")
@@ -46,7 +48,7 @@ def keys_path() -> None:
     """Print the path of the key file."""
     from ...settings import KeyStore, Paths
 
-    click.echo(str(KeyStore(Paths.resolve()).path))
+    current_app().term.write_line(str(KeyStore(Paths.resolve()).path))
 
 
 @keys.command("rm")
@@ -57,4 +59,4 @@ def keys_rm(name: str) -> None:
 
     if not KeyStore(Paths.resolve()).remove(name):
         raise click.ClickException(f"No key named {name!r}. See: talkline keys list")
-    click.echo(f"Removed the key {name!r}", err=True)
+    current_app().term.status(f"Removed the key {name!r}")

@@ -6,6 +6,8 @@ import os
 
 import click
 
+from ..app import current_app
+
 
 @click.group()
 def local() -> None:
@@ -23,14 +25,15 @@ def local_install(force: bool) -> None:
         models_dir,
     )
 
+    term = current_app().term
     found = find_default_model()
     if found is not None and not force:
-        click.echo(f"The embedded model is already installed: {found}", err=True)
+        term.status(f"The embedded model is already installed: {found}")
         return
     if not os.environ.get("TALKLINE_MODELS_DIR") and models_dir() != environment_dir():
-        click.echo(f"{environment_dir()} is not writable: installing into {models_dir()} "
-                   "instead.", err=True)
-    install_default_model(lambda text: click.echo(text, err=True), force=force)
+        term.status(f"{environment_dir()} is not writable: installing into {models_dir()} "
+                    "instead.")
+    install_default_model(term.status, force=force)
 
 
 @local.command("path")
@@ -38,6 +41,7 @@ def local_path() -> None:
     """Print where the embedded model's GGUF file is (or will be installed)."""
     from ...backends.local.files import default_model_path, find_default_model
 
-    click.echo(str(default_model_path()))
+    term = current_app().term
+    term.write_line(str(default_model_path()))
     if find_default_model() is None:
-        click.echo("(not installed yet: run `talkline local install`)", err=True)
+        term.status("(not installed yet: run `talkline local install`)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..app import current_app
 from .options import BASE_URL_HELP as BASE_URL_HELP
 
 
@@ -18,10 +19,9 @@ def models(base_url: str | None, api_key: str | None, as_json: bool,
     """List the server's models (and `local`, the embedded model, when installed)."""
     from ...client import Client
     from ...settings import Settings as Settings
-    from ..output.terminal import Terminal as Terminal
 
     settings = Settings.resolve(base_url=base_url, api_key=api_key)
-    term = Terminal()
+    term = current_app().term
     if show_catalog:
         from ...planning.user_catalog import catalog_for as catalog_for
         from .catalog import print_catalog as print_catalog

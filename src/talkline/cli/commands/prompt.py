@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from ..output.toolcalls import TOOL_CALLS_NOTICE, end_reply, show_tool_calls
-from .options import (
-    announce,
-    build_settings,
-    open_conversation,
-    progress_callbacks,
-    request_options,
-    resolve_for,
-    system_replaced_notice,
-)
+from ..app import App, pass_app, system_replaced_notice
+from ..output.toolcalls import end_reply, show_tool_calls
+from .options import request_options
+
+if TYPE_CHECKING:
+    from ...planning.costs import Cost
+    from ...types import ChatResponse
+    from ..output.terminal import Terminal
 
 
 def read_stdin() -> str:
@@ -53,21 +50,19 @@ def join_prompt(prompt: str | None, stdin: str) -> str:
               help="Continue the most recent conversation.")
 @click.option("--cid", help="Continue the conversation with this id (a unique prefix will do).")
 @click.option("--no-log", is_flag=True, help="Do not store this exchange.")
-def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
+@pass_app
+def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
            show_usage: bool, sanitize: bool, plain: bool, continue_: bool, cid: str | None,
            no_log: bool, **opts: Any) -> int:
     """Send PROMPT (joined with piped stdin) and print the answer.
 
     Every exchange is stored (see `talkline history`) unless --no-log or `log = false`.
     """
-    from ...client import Client
-    from ...errors import StreamInterrupted
-    from ...session.conversation import ChatSession as ChatSession
-    from ..output.terminal import Terminal as Terminal
+    from ..output.answer import show_answer
 
     text = join_prompt(prompt, read_stdin())
-    term = Terminal(sanitize_pipe=sanitize, force_stream=force_stream,
-                    plain=True if plain else None)
+    term = app.use_terminal(sanitize_pipe=sanitize, force_stream=force_stream,
+                            plain=True if plain else None)
     if not text.strip():
         if prompt is None and sys.stdin is not None and _isatty(sys.stdin):
             raise click.UsageError(
@@ -76,77 +71,40 @@ def prompt(prompt: str | None, no_stream: bool, force_stream: bool, as_json: boo
             )
         raise click.UsageError("The prompt is empty. Give a PROMPT argument or pipe text in.")
 
-    settings = build_settings(opts)
-    announce(settings, term)
-    store, record = open_conversation(settings, continue_=continue_, cid=cid, no_log=no_log)
-    request = resolve_for(opts, record, settings)
+    app.use_flags(opts)
+    settings = app.settings
+    app.announce()
+    store, record = app.open_conversation(continue_=continue_, cid=cid, no_log=no_log)
+    request = app.request(record)
     notice = system_replaced_notice(request)
     if notice:
         term.status(notice)
 
     n = request.params.n or 1
-    client = Client(settings=settings, **progress_callbacks(term))
-    try:
-        session = ChatSession(client, store, record=record, request=request)
+    with app.session(request, store, record) as session:
         streamed = not (as_json or no_stream)
         turn = session.send(text, stream=streamed,
                             resume=not (force_stream and not term.out_tty))
-        buffered = as_json or n > 1 or not term.incremental or not streamed
-        try:
-            with term.spinner("waiting for the answer") if streamed and not buffered else (
-                contextlib.nullcontext()
-            ):
-                for delta in turn:
-                    if buffered:
-                        continue
-                    if delta.restart:
-                        term.erase_answer()
-                    elif delta.index == 0 and delta.content:
-                        term.write_answer(delta.content)
-        except StreamInterrupted:
-            if not buffered:
-                term.end_answer()
-            raise
-        except KeyboardInterrupt:
-            if not buffered:
-                term.interrupt_answer()
-            raise
-        assert turn.response is not None
-        response = turn.response
-        for notice in turn.notices:
-            term.status(notice)
-        if as_json:
-            term.write_json(response.to_dict())
-        elif buffered:
-            _print_choices(term, response)
-        else:
-            end_reply(term, response.message)
-    finally:
-        client.close()
-        if store is not None:
-            store.close()
-
+        live = streamed and not as_json and n <= 1 and term.incremental
+        response = show_answer(
+            term, turn, live=live, cut_off_hint="Raise --max-tokens for a longer answer.",
+            show_whole=(lambda r: term.write_json(r.to_dict())) if as_json
+            else (lambda r: _print_choices(term, r)),
+            tool_calls_notice=not as_json,
+        )
+    assert response is not None
     if response.requested_model and response.model and settings.fallbacks and (
         response.requested_model != response.model
         and not response.model.startswith(response.requested_model)
     ):
         term.status(f"answered by {response.model} (fallback from {response.requested_model})")
-    for choice in response.choices:
-        if choice.finish_reason == "length":
-            which = f" (choice {choice.index + 1})" if n > 1 else ""
-            term.warn(f"Warning: the answer{which} was cut off by the token limit "
-                      "(finish_reason: length). Raise --max-tokens for a longer answer.")
-        elif choice.finish_reason == "content_filter":
-            term.warn("Warning: the answer was stopped by the provider's content filter.")
-    if not as_json and any(c.finish_reason == "tool_calls" for c in response.choices):
-        term.status(TOOL_CALLS_NOTICE)
     if show_usage:
         term.status(usage_line(response, turn.cost,
                                free=settings.is_local_model(session.model)))
     return 0
 
 
-def usage_line(response: Any, cost: Any, *, free: bool = False) -> str:
+def usage_line(response: ChatResponse, cost: Cost | None, *, free: bool = False) -> str:
     """`usage: 12 prompt + 30 completion = 42 tokens, $0.0001 (gpt-4o-mini)`; `free`: the
     embedded model answered, which costs nothing."""
     from ...planning.costs import format_usd as format_usd
@@ -167,7 +125,7 @@ def usage_line(response: Any, cost: Any, *, free: bool = False) -> str:
     return f"{text} ({response.model})"
 
 
-def _print_choices(term: Any, response: Any) -> None:
+def _print_choices(term: Terminal, response: ChatResponse) -> None:
     single = len(response.choices) == 1
     if term.rich and not any(c.message.tool_calls for c in response.choices):
         term.write_markdown(response.content if single else "\n\n".join(
@@ -193,8 +151,7 @@ def _print_choices(term: Any, response: Any) -> None:
             term.write_line()
 
 
-
-def _isatty(stream: Any) -> bool:
+def _isatty(stream: IO[str]) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):

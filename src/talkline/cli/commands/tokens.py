@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
+
+from ..app import current_app
+
+if TYPE_CHECKING:
+    from ...types import Message
 
 
 class InputError(click.ClickException):
@@ -35,9 +41,10 @@ def _read(file: str | None) -> tuple[str, str]:
         raise InputError(f"{name} is not UTF-8 text (byte {exc.start})") from None
 
 
-def _messages(text: str, name: str) -> tuple[list[Any], list[Any] | None]:
+def _messages(text: str, name: str
+              ) -> tuple[list[Message], list[Mapping[str, object]] | None]:
     """The messages (and tools, from a request body) in JSON text; errors say where."""
-    from ...types import ROLES, Message
+    from ...types import ROLES, Message  # noqa: F811
 
     try:
         data = json.loads(text)
@@ -111,12 +118,13 @@ def tokens(file: str | None, model: str | None, as_messages: bool, as_json: bool
         count = counter.count_messages(msgs, model, tools=tools)
     else:
         count = counter.count_text(text, model)
+    term = current_app().term
     if as_json:
-        click.echo(json.dumps({"model": model, "tokens": count.tokens, "exact": count.exact,
-                               "method": count.method}))
+        term.write_line(json.dumps({"model": model, "tokens": count.tokens,
+                                    "exact": count.exact, "method": count.method}))
     else:
-        click.echo(str(count.tokens))
+        term.write_line(str(count.tokens))
     if not count.exact:
         why = ("tool calls, tool definitions or images are approximated"
                if count.method.startswith("tiktoken") else f"no tokenizer known for {model}")
-        click.echo(f"(estimate: {why})", err=True)
+        term.status(f"(estimate: {why})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..app import current_app
+
 FREE = "free (embedded model)"
 
 
@@ -18,7 +20,6 @@ def usage(since: str, until: str | None, as_json: bool) -> None:
     from ...planning.report import build_report, parse_when
     from ...settings import Settings as Settings
     from ...store import ConversationStore
-    from ..output.terminal import Terminal as Terminal
 
     start = parse_when(since)
     stop = parse_when(until, end=True) if until else None
@@ -29,7 +30,7 @@ def usage(since: str, until: str | None, as_json: bool) -> None:
                               until=stop, is_local=settings.is_local_model)
     finally:
         store.close()
-    term = Terminal()
+    term = current_app().term
     if as_json:
         term.write_json(report.to_dict())
         return

@@ -9,7 +9,14 @@ written to stdout.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from ...batch import BatchProgress, BatchRunner, BatchSummary, ConversationLog
+    from .terminal import Terminal
 
 __all__ = [
     "ProgressView",
@@ -23,7 +30,7 @@ __all__ = [
 ]
 
 
-def stop_with_notice(runner: Any, view: ProgressView) -> None:
+def stop_with_notice(runner: BatchRunner, view: ProgressView) -> None:
     if view.stopping:
         view.note("Abandoning the requests in flight.")
     else:
@@ -45,7 +52,7 @@ def money(amount: float | None, estimated: bool = False) -> str:
     return f"~{text}" if estimated else text
 
 
-def print_summary(term: Any, s: Any, log: Any) -> None:
+def print_summary(term: Terminal, s: BatchSummary, log: ConversationLog | None) -> None:
     total = s.total if s.total is not None else s.resumed + s.succeeded + s.failed
     done = s.written
     earlier = f" ({s.resumed} from an earlier run)" if s.resumed else ""
@@ -81,12 +88,12 @@ def print_summary(term: Any, s: Any, log: Any) -> None:
 class ProgressView:
     """rich progress on a terminal's stderr; elsewhere a plain line every 10 s."""
 
-    def __init__(self, term: Any, every: float = 10.0) -> None:
+    def __init__(self, term: Terminal, every: float = 10.0) -> None:
         self.term = term
         self.every = every
         self.stopping = False
-        self._progress: Any = None
-        self._task: Any = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._last_line = 0.0
 
     def start(self, total: int) -> None:
@@ -102,9 +109,9 @@ class ProgressView:
         self._task = self._progress.add_task("batch", total=total, stats="starting")
         self._progress.start()
 
-    def update(self, p: Any) -> None:
+    def update(self, p: BatchProgress) -> None:
         stats = _stats(p)
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=p.done, total=p.total, stats=stats)
             return
         import time
@@ -126,7 +133,7 @@ class ProgressView:
             self._progress = None
 
 
-def _stats(p: Any) -> str:
+def _stats(p: BatchProgress) -> str:
     total = "?" if p.total is None else f"{p.total:,}"
     parts = [f"{p.done:,}/{total}", f"{p.requests_per_minute:,.0f} req/min",
              f"{p.tokens_per_minute:,.0f} tok/min", f"{p.failed} errors"]
@@ -142,27 +149,46 @@ def _stats(p: Any) -> str:
 # ---------------------------------------------------------------- the Batch API
 
 
-def counts(b: dict[str, Any]) -> str:
-    c = b.get("request_counts") or {}
-    return f"{c.get('completed', 0)}/{c.get('total', 0)} done, {c.get('failed', 0)} failed"
+Batch = Mapping[str, object]  # a Batch object as the API sends it (JSON)
 
 
-def created(b: dict[str, Any]) -> str:
+def _at(b: Batch, *keys: str) -> object:
+    """A nested field of a Batch object, or None where the path stops."""
+    value: object = b
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+def counts(b: Batch) -> str:
+    def n(key: str) -> object:
+        value = _at(b, "request_counts", key)
+        return 0 if value is None else value
+
+    return f"{n('completed')}/{n('total')} done, {n('failed')} failed"
+
+
+def created(b: Batch) -> str:
     ts = b.get("created_at")
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
+    return (dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+            if isinstance(ts, (int, float)) and ts else "-")
 
 
-def show_batches(term: Any, batches: list[dict[str, Any]]) -> None:
-    rows = [{"id": b.get("id"), "status": b.get("status"), "requests": counts(b),
-             "created": created(b), "input": (b.get("metadata") or {}).get("input", "")}
-            for b in batches]
+def show_batches(term: Terminal, batches: Sequence[Batch]) -> None:
+    rows: list[dict[str, object]] = [
+        {"id": b.get("id"), "status": b.get("status"), "requests": counts(b),
+         "created": created(b), "input": _at(b, "metadata", "input") or ""}
+        for b in batches]
     term.table(rows, ["id", "status", "requests", "created", "input"])
     batch_errors(term, batches)
 
 
-def batch_errors(term: Any, batches: list[dict[str, Any]]) -> None:
+def batch_errors(term: Terminal, batches: Sequence[Batch]) -> None:
     """The validation errors of failed batches (the first ten of each)."""
     for b in batches:
-        for err in ((b.get("errors") or {}).get("data") or [])[:10]:
+        errors = _at(b, "errors", "data")
+        for err in (errors if isinstance(errors, list) else [])[:10]:
+            if not isinstance(err, Mapping):
+                continue
             line = f" (line {err['line']})" if err.get("line") else ""
             term.warn(f"{b.get('id')}: {err.get('code')}{line}: {err.get('message')}")

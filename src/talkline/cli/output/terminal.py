@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from .sanitize import UNSAFE, StreamSanitizer, sanitize
 
@@ -151,7 +151,7 @@ class Terminal:
         self.write_answer(text)
         self.end_answer()
 
-    def write_json(self, data: Any) -> None:
+    def write_json(self, data: object) -> None:
         import json
 
         self._stop_spinner()
@@ -160,6 +160,11 @@ class Terminal:
             # json leaves DEL, C1 controls and bidi overrides raw; \uXXXX means the same.
             text = UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
         self._out(text + "\n")
+
+    def write_text(self, text: str) -> None:
+        """A whole document (an export) to stdout: as it is on a pipe, sanitised on a TTY."""
+        self._stop_spinner()
+        self._out(self.clean(text))
 
     def write_line(self, text: str = "") -> None:
         self._stop_spinner()
@@ -231,7 +236,7 @@ class Terminal:
         finally:
             self._stop_spinner()
 
-    def table(self, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    def table(self, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:
         """A plain aligned table (no rich needed for a few columns)."""
         from rich.cells import cell_len
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...types import Message, ToolCall
+    from .terminal import Terminal
 
 TOOL_CALLS_NOTICE = ("finish_reason: tool_calls (talkline does not run tools yet; the calls "
                      "are shown above and stored)")
 
 
-def tool_call_line(call: Any) -> str:
+def tool_call_line(call: ToolCall) -> str:
     """`tool call: get_weather({"city": "Paris"})`; arguments that are not JSON as sent."""
     try:
         arguments = json.dumps(json.loads(call.arguments), ensure_ascii=False)
@@ -18,12 +22,12 @@ def tool_call_line(call: Any) -> str:
     return f"tool call: {call.name}({arguments})"
 
 
-def show_tool_calls(term: Any, message: Any) -> None:
+def show_tool_calls(term: Terminal, message: Message) -> None:
     for call in message.tool_calls:
         term.write_line(tool_call_line(call))
 
 
-def end_reply(term: Any, message: Any) -> None:
+def end_reply(term: Terminal, message: Message) -> None:
     """End a streamed reply's text (none when it only called tools), then its calls."""
     if message.text or not message.tool_calls:
         term.end_answer()

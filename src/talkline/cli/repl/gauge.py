@@ -9,7 +9,11 @@ so it is not counted either.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...session.conversation import ChatSession
+    from ...session.turn import Turn
 
 __all__ = ["format_tokens", "window_gauge"]
 
@@ -22,7 +26,7 @@ def format_tokens(n: int) -> str:
     return str(n)
 
 
-def window_gauge(session: Any, turn: Any = None) -> str | None:
+def window_gauge(session: ChatSession, turn: Turn | None = None) -> str | None:
     """`4.1k/128k`, or None when the model's window is unknown or nothing is sent yet.
 
     `turn`: the turn that just ended, if one did (its usage is the server's count).

@@ -9,15 +9,29 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ...errors import StreamInterrupted, TalklineError
-from ..commands.chat import COMMANDS, EXIT_WORDS, HELP, env_editor, several_choices_refusal
-from ..output.toolcalls import TOOL_CALLS_NOTICE, end_reply
-from .gauge import window_gauge as window_gauge
-from .typeahead import TypeAhead as TypeAhead
+from ..output.answer import show_answer
+from .gauge import window_gauge
+from .typeahead import TypeAhead
+from .words import COMMANDS, EXIT_WORDS, HELP, env_editor, several_choices_refusal
 
-_CTRL_C = object()  # what the input reader returns for Ctrl-C at an empty prompt
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.key_binding import KeyPressEvent
+
+    from ...session.conversation import ChatSession
+    from ...session.turn import Turn
+    from ...settings import Settings
+    from ..output.terminal import Terminal
+
+class _CtrlC:
+    """What the input reader returns for Ctrl-C at an empty prompt."""
+
+
+_CTRL_C = _CtrlC()
+Line = str | _CtrlC | None  # a line, Ctrl-C, or the end of input
 
 
 class LineReader:
@@ -26,32 +40,32 @@ class LineReader:
 
     def __init__(self, history_path: str | None) -> None:
         self.tty = sys.stdin.isatty() and sys.stdout.isatty()
-        self._session: Any = None
+        self._session: PromptSession[str | _CtrlC] | None = None
         if self.tty:
             self._session = self._make_session(history_path)
 
     @staticmethod
-    def _make_session(history_path: str | None) -> Any:
+    def _make_session(history_path: str | None) -> PromptSession[str | _CtrlC]:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.completion import WordCompleter
-        from prompt_toolkit.history import FileHistory, InMemoryHistory
+        from prompt_toolkit.history import FileHistory, History, InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings
 
         kb = KeyBindings()
 
         @kb.add("escape", "enter")
-        def _newline(event: Any) -> None:
+        def _newline(event: KeyPressEvent) -> None:
             event.current_buffer.insert_text("\n")
 
         @kb.add("c-c")
-        def _interrupt(event: Any) -> None:
+        def _interrupt(event: KeyPressEvent) -> None:
             buffer = event.current_buffer
             if buffer.text:
                 buffer.reset()
             else:
                 event.app.exit(result=_CTRL_C)
 
-        history: Any = InMemoryHistory()
+        history: History = InMemoryHistory()
         if history_path:
             fd = os.open(history_path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
             os.close(fd)
@@ -61,7 +75,7 @@ class LineReader:
         return PromptSession(history=history, key_bindings=kb, completer=completer,
                              complete_while_typing=False, enable_history_search=True)
 
-    def read(self, prompt: str = "> ", continuation: bool = False, default: str = "") -> Any:
+    def read(self, prompt: str = "> ", continuation: bool = False, default: str = "") -> Line:
         """A line of text, `_CTRL_C`, or None at end of input (Ctrl-D). `default`: text
         the line starts with (what was typed ahead during a reply)."""
         if self._session is not None:
@@ -75,7 +89,7 @@ class LineReader:
 
 
 class Repl:
-    def __init__(self, session: Any, term: Any, settings: Any) -> None:
+    def __init__(self, session: ChatSession, term: Terminal, settings: Settings) -> None:
         self.session = session
         self.term = term
         self.settings = settings
@@ -114,7 +128,7 @@ class Repl:
                 text = self.read_message()
             except KeyboardInterrupt:  # Ctrl-C between two prompts
                 text = _CTRL_C
-            if text is _CTRL_C:
+            if isinstance(text, _CtrlC):
                 if ctrl_c:
                     break
                 ctrl_c = True
@@ -152,23 +166,23 @@ class Repl:
         """`4.1k/128k> `: how much of the model's window the conversation takes."""
         return f"{self.gauge}> " if self.gauge else "> "
 
-    def refresh_gauge(self, turn: Any = None) -> None:
+    def refresh_gauge(self, turn: Turn | None = None) -> None:
         self.gauge = window_gauge(self.session, turn)
 
-    def read_message(self) -> Any:
+    def read_message(self) -> Line:
         text = self.reader.read(self.prompt_text(), default=self.typeahead.take())
         if not isinstance(text, str) or text.strip() != '"""':
             return text
         lines: list[str] = []
         while True:
             line = self.reader.read(continuation=True)
-            if line is None or line is _CTRL_C:
+            if line is None or isinstance(line, _CtrlC):
                 return line
             if line.strip() == '"""':
                 return "\n".join(lines)
             lines.append(line)
 
-    def run_turn(self, start: Callable[[], Any]) -> None:
+    def run_turn(self, start: Callable[[], Turn]) -> None:
         """One reply, streamed. Keys typed meanwhile wait for the next prompt."""
         turn = None
         try:
@@ -177,37 +191,23 @@ class Repl:
         finally:
             self.refresh_gauge(turn)
 
-    def _stream_turn(self, start: Callable[[], Any]) -> Any:
+    def _stream_turn(self, start: Callable[[], Turn]) -> Turn | None:
         term = self.term
         turn = None
         try:
             turn = start()
-            for notice in turn.notices:
-                term.status(notice)
-            with term.spinner():
-                for delta in turn:
-                    if delta.restart:
-                        term.erase_answer()
-                    elif delta.index == 0 and delta.content:
-                        term.write_answer(delta.content)
-            response = turn.response
-            if response is not None:
-                end_reply(term, response.message)
-            else:
-                term.end_answer()
+            show_answer(term, turn, live=True, cut_off_hint="/continue asks for more.",
+                        end_on_error=True)
             self.last_reply = turn.prefix + turn.text
-            if response is not None and response.finish_reason == "length":
-                term.warn("The reply was cut off by the token limit; /continue asks for more.")
-            elif response is not None and response.finish_reason == "tool_calls":
-                term.status(TOOL_CALLS_NOTICE)
         except KeyboardInterrupt:
-            term.interrupt_answer()
+            if turn is None:  # before the reply began (shown marked by `show_answer`)
+                term.interrupt_answer()
         except StreamInterrupted as exc:
-            term.end_answer()
             term.error(exc)
             term.status("The partial reply is kept. /retry to ask again, /continue to go on.")
         except TalklineError as exc:
-            term.end_answer()
+            if turn is None:
+                term.end_answer()
             term.error(exc)
             if exc.exit_code == 1:
                 term.status("/retry to try again.")
@@ -272,17 +272,16 @@ class Repl:
         self.term.status("New conversation.")
 
     def cmd_history(self, _: str) -> None:
-        messages = self.session.stored_messages() or [
-            _Plain(m.role, m.text) for m in self.session.history()
-        ]
+        messages = [(m.role, m.status, m.content or "") for m in self.session.stored_messages()
+                    ] or [(m.role, "complete", m.text) for m in self.session.history()]
         if not messages:
             self.term.status("No turns yet.")
-        for i, m in enumerate(messages):
-            status = "" if getattr(m, "status", "complete") == "complete" else f" [{m.status}]"
+        for i, (role, status, content) in enumerate(messages):
+            shown = "" if status == "complete" else f" [{status}]"
             if i:
                 self.term.write_line()
-            self.term.write_heading(f"{m.role}{status}:")
-            self.term.write_markdown(m.content or "")
+            self.term.write_heading(f"{role}{shown}:")
+            self.term.write_markdown(content)
 
     def cmd_undo(self, _: str) -> None:
         n = self.session.undo()
@@ -348,8 +347,3 @@ class Repl:
         with open(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
             fh.write(text)
         self.term.status(f"Wrote {arg}")
-
-
-class _Plain:
-    def __init__(self, role: str, content: str) -> None:
-        self.role, self.content, self.status = role, content, "complete"

@@ -1,0 +1,109 @@
+"""The request flags of one command line, typed once.
+
+Click hands a command its options as loose values; `RequestFlags.parse` turns them into
+one typed value: the request layer given now (`session.layers.Given`, a `ChatParams`
+among them) and the connection flags that settle the `Settings`. Nothing downstream reads
+the click options again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from ..session.layers import Given
+    from ..settings import Settings
+
+__all__ = ["RequestFlags"]
+
+_PARAM_FLAGS = ("temperature", "top_p", "n", "seed", "presence_penalty", "frequency_penalty")
+
+
+@dataclass(frozen=True)
+class RequestFlags:
+    """What this command line said about the request and its connection."""
+
+    given: Given
+    base_url: str | None = None
+    api_key: str | None = None
+    retries: int | None = None
+    idle_timeout: float | None = None
+    fallbacks: tuple[str, ...] = field(default=())
+    budget: float | None = None
+    context_strategy: str | None = None
+
+    @classmethod
+    def parse(cls, opts: Mapping[str, object]) -> RequestFlags:
+        """The flags of `request_options`; a wrong value is a usage error that says which."""
+        from ..errors import ConfigError
+        from ..session.layers import Given
+        from ..types import ChatParams, params_from_mapping
+
+        values: dict[str, object] = {k: opts[k] for k in _PARAM_FLAGS
+                                     if opts.get(k) is not None}
+        stops = _strings(opts.get("stop"))
+        if stops:
+            values["stop"] = stops[0] if len(stops) == 1 else list(stops)
+        if opts.get("json_mode"):
+            values["response_format"] = {"type": "json_object"}
+        for pair in _pairs(opts.get("extra_params")):
+            values[pair[0]] = pair[1]
+        max_tokens = _int(opts.get("max_tokens"))
+        try:
+            params = params_from_mapping(values)
+            if max_tokens is not None:
+                ChatParams(max_tokens=max_tokens)  # its range, checked now
+        except ConfigError as exc:
+            raise click.UsageError(exc.message) from None
+        given = Given(model=_str(opts.get("model")), system=_str(opts.get("system")),
+                      params=params, max_tokens=max_tokens)
+        return cls(
+            given=given,
+            base_url=_str(opts.get("base_url")),
+            api_key=_str(opts.get("api_key")),
+            retries=_int(opts.get("retries")),
+            idle_timeout=_float(opts.get("idle_timeout")),
+            fallbacks=_strings(opts.get("fallbacks")),
+            budget=_float(opts.get("budget")),
+            context_strategy=_str(opts.get("context_strategy")),
+        )
+
+    def settings(self) -> Settings:
+        """Settings from these flags, the environment and the config file."""
+        from ..settings import Settings
+
+        return Settings.resolve(
+            model=self.given.model, base_url=self.base_url, api_key=self.api_key,
+            system=self.given.system, retries=self.retries, idle_timeout=self.idle_timeout,
+            fallbacks=self.fallbacks or None, budget=self.budget,
+            context_strategy=self.context_strategy,
+        )
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, (tuple, list)):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
+
+
+def _pairs(value: object) -> list[tuple[str, str]]:
+    if not isinstance(value, (tuple, list)):
+        return []
+    return [(str(p[0]), str(p[1])) for p in value if isinstance(p, (tuple, list)) and len(p) == 2]
