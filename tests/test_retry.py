@@ -33,7 +33,6 @@ from talkline.errors import (
     ServerError,
     StreamInterrupted,
     TalklineError,
-    error_from_response,
 )
 from talkline.retry import (
     AsyncRetryRunner,
@@ -44,6 +43,7 @@ from talkline.retry import (
     is_retryable,
     server_delay,
 )
+from talkline.wire.status_errors import error_from_response
 
 NOW = 1_700_000_000.0  # a fixed "epoch now" for HTTP dates
 

@@ -9,9 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from hypothesis import strategies as st
 import talkline.planning.tokens as tokens_mod
 from talkline.planning.tokens import (
     Estimator,
-    ServerTokenizer,
     TokenCounter,
     count_messages,
     count_text,
@@ -347,53 +344,6 @@ def test_without_tiktoken_counts_become_estimates(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "tiktoken", None)
     count = TokenCounter().count_text("Hello, world", "gpt-4o")
     assert not count.exact and count.method == "estimate"
-
-
-# ---------------------------------------------------------------- a server's tokenizer
-
-
-class _TokenizeHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.path != "/tokenize":
-            self.send_error(404)
-            return
-        payload = json.dumps({"tokens": list(range(len(body["content"].split())))}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def tokenize_server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _TokenizeHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def test_server_tokenizer_counts_text(tokenize_server: str) -> None:
-    counter = TokenCounter()
-    counter.register_tokenizer("llama", ServerTokenizer(tokenize_server, model="llama"))
-    assert counter.count_text("one two three", "llama") == tokens_mod.Count(3, True, "server")
-    msgs = counter.count_messages([Message("user", "one two three")], "llama")
-    assert not msgs.exact and msgs.method == "server"
-
-
-def test_server_without_tokenize_falls_back_to_an_estimate(tokenize_server: str) -> None:
-    tokenizer = ServerTokenizer(tokenize_server + "/nothing-here")
-    counter = TokenCounter(tokenizers={"x": tokenizer})
-    assert counter.count_text("abcdefgh", "x") == tokens_mod.Count(2, False, "estimate")
-    assert tokenizer.available is False
 
 
 # ---------------------------------------------------------------- offline, for real

@@ -7,7 +7,6 @@ otherwise the platform's user config and data directories are used.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import os
 import sys
@@ -406,24 +405,3 @@ class Settings:
             from .wire.keycheck import require_key as require_key
 
             require_key(self.base_url, self.api_key)
-
-    def insecure_key_warning(self) -> str | None:
-        """A warning when the key would travel in clear text to another machine."""
-        if not self.api_key or self.is_local_model():
-            return None
-        parts = urlsplit(self.base_url)
-        if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
-            return None
-        return (
-            f"Warning: sending the API key over plain http:// to {parts.hostname}: "
-            "it travels in clear text. Use https:// for remote servers."
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

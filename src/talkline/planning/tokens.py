@@ -30,11 +30,10 @@ and make the count inexact (`Count.exact` is False):
 - images: 85 tokens at `detail: low`, otherwise 765 (a 1024x1024 picture at high detail);
   audio and files: nothing (their size is not known from the message).
 
-Other models are counted by a server's own tokenizer when one was registered
-(`ServerTokenizer` for llama.cpp's and vLLM's `/tokenize`), else estimated at one token per
-4 bytes of UTF-8 (that is 4 characters of English; closer than 4 characters for most other
-scripts), plus 4 per message. An `Estimator` learns a correction ratio from the
-`usage.prompt_tokens` the server reports (`TokenCounter.observe`).
+Other models are counted by a tokenizer given for them (`TokenCounter(tokenizers=...)`),
+else estimated at one token per 4 bytes of UTF-8 (that is 4 characters of English; closer
+than 4 characters for most other scripts), plus 4 per message. An `Estimator` learns a
+correction ratio from the `usage.prompt_tokens` the server reports (`TokenCounter.observe`).
 
 `TokenCounter` caches each message's count, keyed by (encoding, role, name, content hash),
 so counting a conversation that grows by one turn only encodes the new messages.
@@ -64,7 +63,6 @@ __all__ = [
     "Count",
     "Estimator",
     "MessageCounts",
-    "ServerTokenizer",
     "TextTokenizer",
     "TokenCounter",
     "count_messages",
@@ -283,63 +281,6 @@ class Estimator:
         self.observations += 1
 
 
-class ServerTokenizer:
-    """A server's own tokenizer through its `/tokenize` endpoint (llama.cpp, vLLM).
-
-    `base_url` is the OpenAI-style base (`http://host:8080/v1`); the endpoint sits at the
-    server's root. The first failure (no such endpoint, no connection, a reply without
-    tokens) disables it for good, and counting falls back to an estimate.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        model: str | None = None,
-        api_key: str | None = None,
-        timeout: float = 2.0,
-    ) -> None:
-        root = base_url.rstrip("/")
-        if root.endswith("/v1"):
-            root = root[: -len("/v1")]
-        self.url = f"{root}/tokenize"
-        self.model = model
-        self.api_key = api_key
-        self.timeout = timeout
-        self.available = True
-
-    def __call__(self, text: str) -> int | None:
-        if not self.available:
-            return None
-        import urllib.error
-        import urllib.request
-
-        # llama.cpp reads `content`, vLLM `prompt` (+ `model`); each ignores the other's.
-        body: dict[str, Any] = {"content": text, "prompt": text, "add_special": False,
-                                "add_special_tokens": False}
-        if self.model:
-            body["model"] = self.model
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(
-            self.url, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                data = json.loads(resp.read().decode("utf-8"))
-        except (OSError, ValueError, urllib.error.URLError):
-            self.available = False
-            return None
-        if isinstance(data, dict):
-            if isinstance(data.get("count"), int):
-                return int(data["count"])
-            if isinstance(data.get("tokens"), list):
-                return len(data["tokens"])
-        self.available = False
-        return None
-
-
 # ---------------------------------------------------------------- the counter
 
 # Cookbook function-calling rule: (func_init, prop_init, prop_key, enum_init, enum_item,
@@ -379,7 +320,6 @@ class TokenCounter:
     counter = TokenCounter()
     counter.count_text("Hello, world", "gpt-4o")          # Count(tokens=4, exact=True, ...)
     counter.count_messages(history, "gpt-4o").tokens
-    counter.register_tokenizer("llama3", ServerTokenizer("http://localhost:8080/v1"))
     counter.observe("llama3", estimated=fit.prompt_tokens, actual=usage.prompt_tokens)
     ```
     The cache holds at most `max_entries` message counts; one counter can serve many
@@ -399,11 +339,6 @@ class TokenCounter:
         self._max_entries = max_entries
 
     # -- configuration
-
-    def register_tokenizer(self, model: str, tokenizer: TextTokenizer) -> None:
-        """Count `model`'s texts with `tokenizer` (e.g. a `ServerTokenizer`)."""
-        self._tokenizers[model] = tokenizer
-        self._cache = {k: v for k, v in self._cache.items() if k[0] != ("model", model)}
 
     def estimator(self, model: str) -> Estimator:
         est = self._estimators.get(model)

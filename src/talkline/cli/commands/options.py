@@ -136,12 +136,10 @@ LOCAL_NOTICE = (
 
 
 def announce(settings: Any, term: Any) -> None:
-    """What the user must know before anything is sent: no key for OpenAI (refused), a
-    key in clear text, or the embedded model answering because no key is configured."""
+    """What the user must know before anything is sent: no key for OpenAI (refused), or the
+    embedded model answering because no key is configured. (A key in clear text is the
+    wire's warning, given once per connection for every endpoint.)"""
     settings.require_key()
-    warning = settings.insecure_key_warning()
-    if warning:
-        term.warn(warning)
     if settings.using_default_local:
         term.status(LOCAL_NOTICE)
 
