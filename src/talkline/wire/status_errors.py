@@ -142,7 +142,7 @@ def error_from_response(
     except ValueError:
         parsed = None
     err = _error_object(parsed)
-    message = redact.text(redact_key_prefixes(_message(status, err, text, content_type)))
+    message = redact_key_prefixes(redact.text(_message(status, err, text, content_type)))
     code, type_ = _text_field(err, "code", redact), _text_field(err, "type", redact)
     cls, message, hint = _classify(status, code, type_, message, redact.text(base_url),
                                    redact.text(request))
