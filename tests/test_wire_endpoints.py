@@ -308,3 +308,33 @@ def test_a_root_path_drops_the_v1() -> None:
         assert conn.url("models") == "http://127.0.0.1:8080/v1/models"
     finally:
         conn.close()
+
+
+def test_sharded_pools_hand_out_the_least_busy_client(server: ScriptedServer) -> None:
+    from talkline.batch import ShardedBackend
+    from talkline.wire.pools import ClientPools
+
+    pools = ClientPools(server.url, {}, max_connections=6, shard_size=2)
+    try:
+        assert pools.size == 3
+        with pools.lease() as a, pools.lease() as b, pools.lease() as c:
+            assert len({id(a), id(b), id(c)}) == 3
+            with pools.lease() as d:
+                assert d is a  # all equally busy: the first
+        with pools.lease() as again:
+            assert again is a
+    finally:
+        asyncio.run(pools.aclose())
+
+    async def answers() -> list[str]:
+        backend = ShardedBackend(server.url, "sk-test-shards", max_connections=20)
+        try:
+            assert backend.shards == 3  # ceil(20 / 8)
+            got = await asyncio.gather(*(backend.complete(ChatRequest(
+                (Message("user", f"q{i}"),), ChatParams(model="gpt-4o-mini")))
+                for i in range(12)))
+            return [r.content or "" for r in got]
+        finally:
+            await backend.aclose()
+
+    assert sorted(asyncio.run(answers())) == sorted(f"Echo: q{i}" for i in range(12))
