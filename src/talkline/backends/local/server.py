@@ -83,7 +83,8 @@ class LocalServer:
         """The wire to this server for its extras (`/tokenize`, `/apply-template`)."""
         with _CONNECTION_LOCK:
             if self._connection is None:
-                self._connection = Connection(self.base_url, self.api_key)
+                self._connection = Connection(self.base_url, self.api_key,
+                                              timeouts=Timeouts(read=60.0))
             return self._connection
 
     def stop(self) -> None:
