@@ -16,6 +16,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,9 @@ class LocalServer:
         """The wire to this server for its extras (`/tokenize`, `/apply-template`)."""
         with _CONNECTION_LOCK:
             if self._connection is None:
-                self._connection = Connection(self.base_url, self.api_key,
-                                              timeouts=Timeouts(read=60.0))
+                conn = Connection(self.base_url, self.api_key, timeouts=Timeouts(read=60.0))
+                weakref.finalize(self, conn.close)  # a server dropped unstopped lets it go
+                self._connection = conn
             return self._connection
 
     def stop(self) -> None:
