@@ -215,14 +215,11 @@ def test_models_lists_server_models(server):
 
 
 def test_plain_http_to_a_remote_host_warns():
-    from talkline.settings import Settings
+    from talkline.wire.plain_http import plain_http_warning
 
-    s = Settings.resolve(api_key=KEY, base_url="http://example.invalid/v1")
-    assert "clear text" in (s.insecure_key_warning() or "")
-    s = Settings.resolve(api_key=KEY, base_url="http://127.0.0.1:8080/v1")
-    assert s.insecure_key_warning() is None
-    s = Settings.resolve(api_key=KEY, base_url="https://example.invalid/v1")
-    assert s.insecure_key_warning() is None
+    assert "clear text" in (plain_http_warning("http://example.invalid/v1", KEY) or "")
+    assert plain_http_warning("http://127.0.0.1:8080/v1", KEY) is None
+    assert plain_http_warning("https://example.invalid/v1", KEY) is None
 
 
 def test_unknown_config_setting_is_refused(server, talkline_home):

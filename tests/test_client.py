@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from talkline.backends.remote import Timeouts
 from talkline.client import AsyncClient, Client
 from talkline.errors import ParamError, StreamInterrupted
 from talkline.ratelimit import RateLimiter
@@ -16,6 +15,7 @@ from talkline.retry import RetryEvent
 from talkline.settings import Settings
 from talkline.testing import Error, Fault, Reply
 from talkline.types import ChatParams
+from talkline.wire.timeouts import Timeouts
 
 KEY = "sk-test-fake-client"
 ANSWER = "The complete answer, delivered in full."

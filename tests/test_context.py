@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from talkline.errors import ContextLengthExceededError, ParamError, error_from_response
+from talkline.errors import ContextLengthExceededError, ParamError
 from talkline.planning.context import (
     FitResult,
     PromptTooLongError,
@@ -20,6 +20,7 @@ from talkline.planning.context import (
 )
 from talkline.planning.tokens import TokenCounter
 from talkline.types import Message, ToolCall
+from talkline.wire.status_errors import error_from_response
 
 SYSTEM = Message("system", "You are a helpful assistant.")
 

@@ -22,10 +22,11 @@ from talkline import Client
 from talkline.batch import BatchRunner, batch_client
 from talkline.cli.app import App
 from talkline.cli.output.terminal import Terminal
-from talkline.errors import MissingKeyError, NotFoundError, error_from_response
+from talkline.errors import MissingKeyError, NotFoundError
 from talkline.settings import Settings
 from talkline.testing import Fault, Reply, ScriptedServer
 from talkline.wire.keycheck import needs_key
+from talkline.wire.status_errors import error_from_response
 
 from .clihelp import SRC, run
 

@@ -223,3 +223,19 @@ def test_missing_xllamacpp_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "xllamacpp", None)
     with pytest.raises(ConfigError, match=r"pip install 'talkline\[local\]'"):
         local_server._xllamacpp()
+
+
+def test_a_cut_choice_is_counted_by_the_servers_template_and_tokenizer(
+        backend: L.LocalBackend) -> None:
+    from talkline.backends.local.requests import Choice, choice_requests, count_usage
+
+    whole = backend.complete(request(SYSTEM, QUESTION, max_tokens=8))
+    assert whole.usage is not None
+    server = backend.load()
+    one = choice_requests(request(SYSTEM, QUESTION, max_tokens=8), server.model_id, None)[0]
+    choice = Choice(0, guarded=True)
+    choice.generated = ["The capital", " of France"]
+    count_usage(server, one, choice)  # /apply-template and /tokenize, through the wire
+    assert choice.usage is not None
+    assert choice.usage.prompt_tokens == whole.usage.prompt_tokens
+    assert choice.usage.completion_tokens == len(backend.tokenize("The capital of France"))

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from talkline.errors import error_from_response
 from talkline.ratelimit import (
     DEFAULT_MAX_TOKENS_ESTIMATE,
     RateLimiter,
@@ -23,6 +22,7 @@ from talkline.ratelimit import (
     limit_kind,
     parse_go_duration,
 )
+from talkline.wire.status_errors import error_from_response
 
 KEY = ("https://api.openai.com/v1", "gpt-4o-mini")
 OTHER = ("https://api.openai.com/v1", "gpt-4o")

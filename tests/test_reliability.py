@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from talkline.backends.remote import Timeouts
 from talkline.client import AsyncClient, Client
 from talkline.errors import (
     AuthenticationError,
@@ -24,6 +23,7 @@ from talkline.errors import (
 )
 from talkline.ratelimit import RateLimiter
 from talkline.testing import Error, Fault, Reply
+from talkline.wire.timeouts import Timeouts
 
 from .clihelp import run
 

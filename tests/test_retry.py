@@ -31,7 +31,6 @@ from talkline.errors import (
     ServerError,
     StreamInterrupted,
     TalklineError,
-    error_from_response,
 )
 from talkline.retry import (
     Decision,
@@ -41,6 +40,7 @@ from talkline.retry import (
     is_retryable,
     server_delay,
 )
+from talkline.wire.status_errors import error_from_response
 
 NOW = 1_700_000_000.0  # a fixed "epoch now" for HTTP dates
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from talkline.backends.remote import StreamDecoder
 from talkline.errors import RateLimitError, ServerError, StreamInterrupted
+from talkline.wire.chat import StreamDecoder
 from talkline.wire.sse import SSEDecoder
 
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from talkline.backends.base import ChatRequest
-from talkline.backends.remote import AsyncRemoteBackend, RemoteBackend, Timeouts
+from talkline.backends.remote import AsyncRemoteBackend, RemoteBackend
 from talkline.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -23,6 +23,7 @@ from talkline.errors import (
 )
 from talkline.testing import Error, Fault, Reply, ScriptedServer
 from talkline.types import ChatParams, Message
+from talkline.wire.timeouts import Timeouts
 
 from .openapi_schema import validate
 

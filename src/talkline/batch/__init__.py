@@ -20,8 +20,8 @@ _progress  BatchProgress and BatchSummary
 _spending  costs so far, and --budget (reserving each request's worst case)
 _records   result lines in the Batch API's shape; costs
 _log       storing answers as conversations (--log)
-_transport ShardedBackend (many small httpx pools), batch_client
-_api       BatchAPI: /files and /batches over httpx
+_transport ShardedBackend (the remote backend on the wire's sharded pools), batch_client
+_api       BatchAPI: /files and /batches through the wire, with the retry rules
 _submit    validate, split to the 50,000-line / 200 MB limits, upload, create
 _fetch     download output and error files, merge them by custom_id
 ```

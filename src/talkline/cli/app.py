@@ -94,9 +94,6 @@ class App:
         settings = self.settings
         if not settings.is_local_model():
             require_key(settings.base_url, settings.api_key)
-        warning = settings.insecure_key_warning()
-        if warning:
-            self.term.warn(warning)
         if settings.using_default_local:
             self.term.status(LOCAL_NOTICE)
 
@@ -145,7 +142,7 @@ class App:
 
         progress = Progress(self.term)
         return Client(settings=settings or self.settings, on_retry=progress.on_retry,
-                      on_fallback=progress.on_fallback)
+                      on_fallback=progress.on_fallback, on_warning=self.term.warn)
 
     @contextmanager
     def session(self, request: ResolvedRequest, store: ConversationStore | None,

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from ..backends.base import AsyncBackend
-from ..backends.remote import AsyncRemoteBackend, Timeouts
+from ..backends.remote import AsyncRemoteBackend
 from ..errors import TalklineError
 from ..ratelimit import RateLimiter
 from ..retry import RetryEvent, RetryPolicy
 from ..settings import Settings
 from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
+from ..wire.timeouts import Timeouts
 from ._core import Core, FallbackEvent, MessagesLike
 from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
 from ._streams import AsyncChatStream
@@ -40,6 +41,7 @@ class AsyncClient:
         backend: AsyncBackend | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
         on_fallback: Callable[[FallbackEvent], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
         sleep: Callable[[float], Any] | None = None,
         rand: Callable[[], float] = random.random,
         max_connections: int = 1000,
@@ -53,6 +55,7 @@ class AsyncClient:
             import asyncio  # lazily: the sync start-up path never needs asyncio
 
             sleep = asyncio.sleep
+        self._on_warning = on_warning
         self._sleep = sleep
         self._remote: AsyncBackend | None = backend
         self._local: dict[str, AsyncBackend] = {}
@@ -77,6 +80,7 @@ class AsyncClient:
         if self._remote is None:
             self._remote = AsyncRemoteBackend(
                 core.settings.base_url, core.settings.api_key, timeouts=core.timeouts,
+                on_warning=self._on_warning,
                 max_connections=self._max_connections,
             )
         return self._remote

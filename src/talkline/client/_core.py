@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import ChatRequest
-from ..backends.remote import Timeouts
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -25,6 +24,7 @@ from ..ratelimit import LimitKey, RateLimiter, Reservation, limit_kind
 from ..retry import RetryEvent, RetryPolicy, RetryState, server_delay
 from ..settings import DEFAULT_BASE_URL, LOCAL_MODEL, Settings
 from ..types import ChatParams, ChatResponse, Message
+from ..wire.timeouts import Timeouts
 
 if TYPE_CHECKING:
     from ..backends.local.backend import LocalModelSpec

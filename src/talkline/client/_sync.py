@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..backends.base import Backend
-from ..backends.remote import RemoteBackend, Timeouts
+from ..backends.remote import RemoteBackend
 from ..errors import TalklineError
 from ..ratelimit import RateLimiter
 from ..retry import RetryEvent, RetryPolicy
 from ..settings import Settings
 from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
+from ..wire.timeouts import Timeouts
 from ._core import Core, FallbackEvent, MessagesLike
 from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
 from ._streams import ChatStream
@@ -50,6 +51,7 @@ class Client:
         backend: Backend | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
         on_fallback: Callable[[FallbackEvent], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -58,6 +60,7 @@ class Client:
             fallbacks=fallbacks, retry_policy=retry_policy, rate_limiter=rate_limiter,
             timeouts=timeouts, on_retry=on_retry, on_fallback=on_fallback, rand=rand,
         )
+        self._on_warning = on_warning
         self._sleep = sleep
         self._remote: Backend | None = backend
         self._local: dict[str, Backend] = {}
@@ -80,7 +83,8 @@ class Client:
             return self._local[model]
         if self._remote is None:
             self._remote = RemoteBackend(
-                core.settings.base_url, core.settings.api_key, timeouts=core.timeouts
+                core.settings.base_url, core.settings.api_key, timeouts=core.timeouts,
+                on_warning=self._on_warning
             )
         return self._remote
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..types import ChatParams, params_from_mapping
@@ -190,24 +188,3 @@ class Settings:
         """Refuse a value out of its range, wherever it came from (flags, environment)."""
         for name in _CHECKED:
             check_value(name, getattr(self, name))
-
-    def insecure_key_warning(self) -> str | None:
-        """A warning when the key would travel in clear text to another machine."""
-        if not self.api_key or self.is_local_model():
-            return None
-        parts = urlsplit(self.base_url)
-        if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
-            return None
-        return (
-            f"Warning: sending the API key over plain http:// to {parts.hostname}: "
-            "it travels in clear text. Use https:// for remote servers."
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -7,6 +7,7 @@ import socket
 
 from ..errors import APIConnectionError, APITimeoutError
 from ._httpx import httpx as httpx
+from .redact import Redactor
 
 __all__ = ["map_transport_error"]
 
@@ -29,14 +30,17 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def map_transport_error(exc: httpx.HTTPError, url: str, *, before_response: bool = False
-                         ) -> APIConnectionError:
+def map_transport_error(exc: httpx.HTTPError, url: str, *, before_response: bool = False,
+                        redactor: Redactor | None = None) -> APIConnectionError:
     """httpx's error as ours; `before_response`: raised while sending the request, before
-    any byte of an answer (so a failure to connect, unless it is a read timeout)."""
+    any byte of an answer (so a failure to connect, unless it is a read timeout). The
+    `redactor`'s secrets are kept out of the message."""
+    redact = redactor or Redactor(())
+    url = redact.text(url)
     connect = before_response and (
         not isinstance(exc, httpx.TimeoutException) or isinstance(exc, httpx.ConnectTimeout)
     )
-    reason = _reason(exc) if connect else ""
+    reason = redact.text(_reason(exc)) if connect else ""
     if isinstance(exc, httpx.TimeoutException):
         kind = {
             httpx.ConnectTimeout: "connecting",
@@ -50,7 +54,7 @@ def map_transport_error(exc: httpx.HTTPError, url: str, *, before_response: bool
             hint="The server is slow or unreachable; try again, or raise --idle-timeout.",
             connect=connect, reason=reason,
         )
-    detail = str(exc) or type(exc).__name__
+    detail = redact.text(str(exc) or type(exc).__name__)
     return APIConnectionError(
         f"Could not talk to {url}: {detail}",
         url=url,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ...errors import ParamError
+from ...errors import ParamError, TalklineError
 from ...types import ChatDelta, Message, Usage
-from ...wire._httpx import httpx as httpx
+from ...wire import tokenize as wire_tokenize
 from ..base import ChatRequest
 from .repeat_guard import RepeatGuard as RepeatGuard
 from .server import LocalServer as LocalServer
@@ -124,15 +124,9 @@ def usage_delta(choices: list[Choice], prompt_tokens: int | None) -> ChatDelta:
                      model=first.model, id=first.id)
 
 
-def _root(server: LocalServer) -> str:
-    return server.base_url[: -len("/v1")]
-
-
 def tokenize(server: LocalServer, text: str) -> list[int]:
-    response = httpx.post(f"{_root(server)}/tokenize", json={"content": text},
-                          headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60)
-    response.raise_for_status()
-    return [int(t) for t in response.json().get("tokens", [])]
+    """The model's own token ids for `text`, from its server's `/tokenize`."""
+    return wire_tokenize.tokenize(server.connection(), text)
 
 
 def count_usage(server: LocalServer, request: ChatRequest, choice: Choice) -> None:
@@ -142,14 +136,12 @@ def count_usage(server: LocalServer, request: ChatRequest, choice: Choice) -> No
     streams one token per piece) and no prompt count."""
     if choice.usage is not None:
         return
-    body = {"messages": [m.to_dict() for m in request.messages]}
+    conn = server.connection()
     try:
-        response = httpx.post(f"{_root(server)}/apply-template", json=body, timeout=60,
-                              headers={"Authorization": f"Bearer {server.api_key}"})
-        response.raise_for_status()
-        prompt = len(tokenize(server, str(response.json().get("prompt", ""))))
-        completion = len(tokenize(server, "".join(choice.generated)))
-    except (httpx.HTTPError, ValueError, AttributeError):
+        prompt_text = wire_tokenize.apply_template(conn, [m.to_dict() for m in request.messages])
+        prompt = len(wire_tokenize.tokenize(conn, prompt_text))
+        completion = len(wire_tokenize.tokenize(conn, "".join(choice.generated)))
+    except (TalklineError, ValueError, TypeError):
         prompt, completion = 0, len(choice.generated)
     choice.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,
                          total_tokens=prompt + completion)

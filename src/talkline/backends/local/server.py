@@ -16,12 +16,15 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
-from ...wire._httpx import httpx as httpx
+from ...wire import models as wire_models
+from ...wire.connection import Connection
+from ...wire.timeouts import Timeouts
 
 __all__ = [
     "LOCAL_EXTRA_MESSAGE",
@@ -72,16 +75,31 @@ class LocalServer:
     n_ctx_train: int
     load_seconds: float
     handle: Any
+    _connection: Connection | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:  # keeps the key out of logs and tracebacks
         return f"LocalServer({self.model_id!r}, {self.base_url!r}, n_ctx={self.n_ctx})"
 
+    def connection(self) -> Connection:
+        """The wire to this server for its extras (`/tokenize`, `/apply-template`)."""
+        with _CONNECTION_LOCK:
+            if self._connection is None:
+                conn = Connection(self.base_url, self.api_key, timeouts=Timeouts(read=60.0))
+                weakref.finalize(self, conn.close)  # a server dropped unstopped lets it go
+                self._connection = conn
+            return self._connection
+
     def stop(self) -> None:
         handle, self.handle = self.handle, None
+        with _CONNECTION_LOCK:
+            conn, self._connection = self._connection, None
+        if conn is not None:
+            conn.close()
         del handle  # xllamacpp stops its server loop when the object goes
 
 
 _LOCK = threading.Lock()
+_CONNECTION_LOCK = threading.Lock()
 _SERVERS: dict[tuple[Path, int | None, int], LocalServer] = {}
 
 
@@ -113,10 +131,12 @@ def _start(xl: Any, path: Path, model_id: str, n_ctx: int, threads: int, key: st
 
 
 def _meta(base_url: str, key: str) -> dict[str, Any]:
-    response = httpx.get(f"{base_url}/models", headers={"Authorization": f"Bearer {key}"},
-                         timeout=30.0)
-    response.raise_for_status()
-    data = response.json().get("data") or [{}]
+    """llama.cpp's `meta` of the served model (`n_ctx`, `n_ctx_train`), from /v1/models."""
+    conn = Connection(base_url, key, timeouts=Timeouts(read=30.0))
+    try:
+        data = wire_models.list_models(conn) or [{}]
+    finally:
+        conn.close()
     meta = data[0].get("meta") or {}
     return meta if isinstance(meta, dict) else {}
 

@@ -190,7 +190,8 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
                 signal.signal(sig, lambda *_: stop_with_notice(runner, view))
         async with batch_client(client_settings, concurrency=concurrency,
                                 retries=settings.retries,
-                                on_retry=runner.note_retry) as client:
+                                on_retry=runner.note_retry,
+                                on_warning=current_app().term.warn) as client:
             runner.client = client
             return await runner.run(iter_requests(input_path, options, report=report),
                                     total=report.valid)
@@ -214,9 +215,10 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
 def _api(settings: Settings, retries: int | None = None) -> BatchAPI:
     from ...batch import BatchAPI
 
+    warn = current_app().term.warn
     if retries is None:
-        return BatchAPI.from_settings(settings)
-    return BatchAPI.from_settings(settings, retries=retries)
+        return BatchAPI.from_settings(settings, on_warning=warn)
+    return BatchAPI.from_settings(settings, retries=retries, on_warning=warn)
 
 
 def _plain_settings(base_url: str | None, api_key: str | None) -> Settings:

@@ -28,7 +28,7 @@ def models(base_url: str | None, api_key: str | None, as_json: bool,
 
         print_catalog(as_json, catalog=catalog_for(settings), terminal=term)
         return
-    with Client(settings=settings) as client:
+    with Client(settings=settings, on_warning=term.warn) as client:
         names = client.models()
     if as_json:
         term.write_json(names)

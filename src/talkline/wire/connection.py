@@ -1,0 +1,261 @@
+"""One HTTP attempt of one request, to one server: the only place talkline speaks HTTP.
+
+A connection owns the base URL, the auth (Bearer) and User-Agent headers, the timeouts,
+the plain-http warning (once per connection, through the caller's `on_warning`, before the
+first byte is sent), the no-key check for OpenAI's host, the redaction of the key in every
+error it raises, and the mapping of transport failures and error statuses to
+`talkline.errors`. It never retries: `talkline.retry` wraps it from outside. `Connection`
+and `AsyncConnection` are twins over `ConnectionCore`, which does everything but the I/O;
+the endpoint modules (`chat`, `models`, `files`, `batches`, `tokenize`) are thin on them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from .._version import __version__
+from ..errors import APIConnectionError, APIError, ServerError
+from ._httpx import httpx as httpx
+from .keycheck import needs_key, require_key
+from .plain_http import plain_http_warning
+from .pools import ClientPools
+from .redact import Redactor
+from .status_errors import error_from_response
+from .timeouts import Timeouts
+from .transport_errors import map_transport_error
+
+__all__ = ["AsyncConnection", "AsyncTransport", "Connection", "ConnectionCore",
+           "HeadersCallback", "Transport", "Warn"]
+
+# Called with (status, headers) as soon as a response's headers arrive, errors included.
+HeadersCallback = Callable[[int, Mapping[str, str]], None]
+Warn = Callable[[str], None]
+# httpx's transports, for callers outside the wire that pass one through (tests, proxies).
+Transport = httpx.BaseTransport
+AsyncTransport = httpx.AsyncBaseTransport
+
+_log = logging.getLogger("talkline.wire")
+
+
+def _log_warning(text: str) -> None:
+    """The default `on_warning`: the `talkline.wire` logger (printed on stderr when the
+    program has configured no logging)."""
+    _log.warning("%s", text)
+
+
+class ConnectionCore:
+    """Everything a connection does but the I/O (shared by both twins)."""
+
+    def __init__(self, base_url: str, api_key: str | None, *,
+                 timeouts: Timeouts | None = None,
+                 headers: Mapping[str, str] | None = None,
+                 on_warning: Warn | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeouts = timeouts or Timeouts()
+        sent = {"User-Agent": f"talkline/{__version__}", "Accept": "application/json"}
+        if api_key:
+            sent["Authorization"] = f"Bearer {api_key}"
+        sent.update(headers or {})
+        self.headers = sent
+        scheme, _, token = sent.get("Authorization", "").partition(" ")
+        bearer = token.strip() if scheme.lower() == "bearer" else ""
+        self.redactor = Redactor((api_key, bearer))
+        self._no_key = needs_key(self.base_url, api_key)
+        self._warning = plain_http_warning(self.base_url, api_key or bearer)
+        self._on_warning = on_warning or _log_warning
+        self._warn_lock = threading.Lock()
+        self._warned = False
+
+    def url(self, path: str, *, root: bool = False) -> str:
+        """`path` under the base URL; `root`: under the server's root, the base URL
+        without its trailing `/v1` (llama.cpp's `/tokenize`)."""
+        base = self.base_url
+        if root and base.endswith("/v1"):
+            base = base[: -len("/v1")]
+        return f"{base}/{path.lstrip('/')}"
+
+    def before_send(self) -> None:
+        """Refuse OpenAI with no key; warn once about a key going out in clear text."""
+        if self._no_key:
+            require_key(self.base_url, None)
+        if self._warning is None or self._warned:
+            return
+        with self._warn_lock:
+            if self._warned:
+                return
+            self._warned = True
+        self._on_warning(self._warning)
+
+    def request_args(self, method: str, path: str, *, stream: bool, root: bool,
+                     headers: Mapping[str, str] | None, body: dict[str, Any]
+                     ) -> dict[str, Any]:
+        """What `build_request` takes; `stream`: the answer is read as it comes, so
+        reads wait at most the idle timeout."""
+        self.before_send()
+        return dict(method=method, url=self.url(path, root=root), headers=dict(headers or {}),
+                    timeout=self.timeouts.for_stream(stream), **body)
+
+    def status_error(self, response: httpx.Response, content: bytes) -> APIError:
+        return error_from_response(
+            response.status_code, content, headers=dict(response.headers),
+            base_url=self.base_url, content_type=response.headers.get("content-type", ""),
+            request=f"{response.request.method} {response.request.url}",
+            redactor=self.redactor,
+        )
+
+    def transport_error(self, exc: httpx.HTTPError, url: str, *,
+                        before_response: bool = False) -> APIConnectionError:
+        return map_transport_error(exc, url, before_response=before_response,
+                                   redactor=self.redactor)
+
+    def json_value(self, response: httpx.Response) -> Any:
+        """The answer's body as JSON, or a ServerError saying what came instead."""
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            url = self.redactor.text(str(response.request.url))
+            snippet = self.redactor.text(repr(response.content[:120]))
+            raise ServerError(
+                f"{url} answered {response.status_code} with a body that is not JSON: "
+                f"{snippet}", status=response.status_code,
+                request_id=response.headers.get("x-request-id"),
+            ) from None
+
+    def json_object(self, response: httpx.Response) -> dict[str, Any]:
+        """The answer's body as a JSON object, or a ServerError saying what came instead."""
+        data = self.json_value(response)
+        if not isinstance(data, dict):
+            url = self.redactor.text(str(response.request.url))
+            raise ServerError(f"{url} answered with JSON that is not an object",
+                              status=response.status_code,
+                              request_id=response.headers.get("x-request-id"))
+        return data
+
+
+class Connection(ConnectionCore):
+    """The synchronous connection. `transport`: httpx's transport to use (a test's, a
+    proxy's); default: httpx's own, on the environment's proxy and TLS settings."""
+
+    def __init__(self, base_url: str, api_key: str | None, *,
+                 timeouts: Timeouts | None = None,
+                 headers: Mapping[str, str] | None = None,
+                 on_warning: Warn | None = None,
+                 transport: Transport | None = None) -> None:
+        super().__init__(base_url, api_key, timeouts=timeouts, headers=headers,
+                         on_warning=on_warning)
+        self._http = httpx.Client(headers=self.headers, transport=transport)
+
+    @contextmanager
+    def open(self, method: str, path: str, *, stream: bool = False, root: bool = False,
+             headers: Mapping[str, str] | None = None,
+             on_headers: HeadersCallback | None = None, **body: Any
+             ) -> Iterator[httpx.Response]:
+        """One request; the response (status < 400) while its body is read. An error
+        status raises its mapped error, with the body read for the message."""
+        args = self.request_args(method, path, stream=stream, root=root, headers=headers,
+                                 body=body)
+        try:
+            response = self._http.send(self._http.build_request(**args), stream=True)
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, args["url"], before_response=True) from None
+        try:
+            if on_headers is not None:
+                on_headers(response.status_code, response.headers)
+            if response.status_code >= 400:
+                try:
+                    content = response.read()
+                except httpx.HTTPError:
+                    content = b""
+                raise self.status_error(response, content)
+            yield response
+        finally:
+            response.close()
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, its whole answer read."""
+        with self.open(method, path, **kwargs) as response:
+            try:
+                response.read()
+            except httpx.HTTPError as exc:
+                raise self.transport_error(exc, str(response.url)) from None
+            return response
+
+    def iter_text(self, response: httpx.Response) -> Generator[str, None, None]:
+        try:
+            yield from response.iter_text()
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, str(response.url)) from None
+
+    def iter_bytes(self, response: httpx.Response, chunk_size: int
+                   ) -> Generator[bytes, None, None]:
+        try:
+            yield from response.iter_bytes(chunk_size)
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, str(response.url)) from None
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class AsyncConnection(ConnectionCore):
+    """The asynchronous twin of `Connection`. `shard_size`: spread `max_connections` over
+    pools of that many connections (see `pools`); None: one pool."""
+
+    def __init__(self, base_url: str, api_key: str | None, *,
+                 timeouts: Timeouts | None = None,
+                 headers: Mapping[str, str] | None = None,
+                 on_warning: Warn | None = None,
+                 transport: AsyncTransport | None = None,
+                 max_connections: int = 1000, shard_size: int | None = None) -> None:
+        super().__init__(base_url, api_key, timeouts=timeouts, headers=headers,
+                         on_warning=on_warning)
+        self.pools = ClientPools(self.base_url, self.headers, max_connections=max_connections,
+                                 shard_size=shard_size, transport=transport)
+
+    @asynccontextmanager
+    async def open(self, method: str, path: str, *, stream: bool = False, root: bool = False,
+                   headers: Mapping[str, str] | None = None,
+                   on_headers: HeadersCallback | None = None, **body: Any
+                   ) -> AsyncIterator[httpx.Response]:
+        args = self.request_args(method, path, stream=stream, root=root, headers=headers,
+                                 body=body)
+        with self.pools.lease() as http:
+            try:
+                response = await http.send(http.build_request(**args), stream=True)
+            except httpx.HTTPError as exc:
+                raise self.transport_error(exc, args["url"], before_response=True) from None
+            try:
+                if on_headers is not None:
+                    on_headers(response.status_code, response.headers)
+                if response.status_code >= 400:
+                    try:
+                        content = await response.aread()
+                    except httpx.HTTPError:
+                        content = b""
+                    raise self.status_error(response, content)
+                yield response
+            finally:
+                await response.aclose()
+
+    async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async with self.open(method, path, **kwargs) as response:
+            try:
+                await response.aread()
+            except httpx.HTTPError as exc:
+                raise self.transport_error(exc, str(response.url)) from None
+            return response
+
+    async def aiter_text(self, response: httpx.Response) -> AsyncGenerator[str, None]:
+        try:
+            async for text in response.aiter_text():
+                yield text
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, str(response.url)) from None
+
+    async def aclose(self) -> None:
+        await self.pools.aclose()
