@@ -12,7 +12,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, closing
 from typing import Any, Protocol
 
-from ..errors import APIConnectionError, APIError, ServerError, StreamInterrupted
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    DeadlineExceeded,
+    ResponseTooLarge,
+    ServerError,
+    StreamInterrupted,
+    TalklineError,
+)
 from ..types import ChatDelta, ChatResponse
 from .accumulate import StreamAccumulator
 from .connection import AsyncConnection, Connection, ConnectionCore, HeadersCallback
@@ -103,7 +111,9 @@ class StreamDecoder:
     def interrupted(self, cause: BaseException | None = None) -> StreamInterrupted:
         partial = self.acc.text(0)
         tokens = self.acc.usage.completion_tokens if self.acc.usage else 0
-        if cause is not None and not isinstance(cause, APIError):
+        if isinstance(cause, (ResponseTooLarge, DeadlineExceeded)):
+            what = cause.message
+        elif cause is not None and not isinstance(cause, APIError):
             what = f"the connection broke ({cause})"
         elif cause is not None:
             what = f"the server sent an error: {cause.message}"
@@ -116,6 +126,7 @@ class StreamDecoder:
             partials=self.acc.texts(),
             cause=cause,
             completion_tokens=tokens,
+            hint=cause.hint if isinstance(cause, TalklineError) else None,
         )
 
     def finish(self) -> None:

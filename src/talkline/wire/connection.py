@@ -22,7 +22,7 @@ from .._version import __version__
 from ..errors import APIConnectionError, APIError, ServerError
 from ._httpx import httpx as httpx
 from .keycheck import needs_key, require_key
-from .limits import Limits, check_deadline, remaining, too_large
+from .limits import Inflater, Limits, check_deadline, remaining, too_large
 from .plain_http import plain_http_warning
 from .pools import ClientPools
 from .redact import Redactor
@@ -195,7 +195,7 @@ class Connection(ConnectionCore):
         (`error`: an error status's body, cut at the limit; a broken one is empty)."""
         buf = bytearray()
         try:
-            for chunk in response.iter_bytes():
+            for chunk in self._decoded(response):
                 if not self.body_part(buf, chunk, deadline, error=error):
                     break
         except httpx.HTTPError as exc:
@@ -204,6 +204,16 @@ class Connection(ConnectionCore):
             raise self.transport_error(exc, str(response.url)) from None
         response._content = bytes(buf)  # what `response.content` returns from now on
         return response._content
+
+    @staticmethod
+    def _decoded(response: httpx.Response) -> Iterator[bytes]:
+        """The body decompressed: gzip a bounded piece at a time, others by httpx."""
+        if not _gzipped(response):
+            yield from response.iter_bytes()
+            return
+        inflater = Inflater()
+        for raw in response.iter_raw():
+            yield from inflater.feed(raw)
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, its whole answer read."""
@@ -272,7 +282,7 @@ class AsyncConnection(ConnectionCore):
         """The async twin of `Connection.read_body`."""
         buf = bytearray()
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in self._adecoded(response):
                 if not self.body_part(buf, chunk, deadline, error=error):
                     break
         except httpx.HTTPError as exc:
@@ -281,6 +291,17 @@ class AsyncConnection(ConnectionCore):
             raise self.transport_error(exc, str(response.url)) from None
         response._content = bytes(buf)
         return response._content
+
+    @staticmethod
+    async def _adecoded(response: httpx.Response) -> AsyncIterator[bytes]:
+        if not _gzipped(response):
+            async for chunk in response.aiter_bytes():
+                yield chunk
+            return
+        inflater = Inflater()
+        async for raw in response.aiter_raw():
+            for piece in inflater.feed(raw):
+                yield piece
 
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async with self.open(method, path, **kwargs) as response:
@@ -296,3 +317,7 @@ class AsyncConnection(ConnectionCore):
 
     async def aclose(self) -> None:
         await self.pools.aclose()
+
+
+def _gzipped(response: httpx.Response) -> bool:
+    return response.headers.get("content-encoding", "").strip().lower() in ("gzip", "x-gzip")

@@ -4,16 +4,18 @@ request's deadline (an absolute `time.monotonic()` time, shared by all its attem
 from __future__ import annotations
 
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import DeadlineExceeded, ResponseTooLarge
+from ..errors import DeadlineExceeded, ResponseTooLarge, ServerError
 from ..settings.defaults import MAX_BODY_BYTES, MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["Limits", "check_deadline", "remaining", "too_large"]
+__all__ = ["Inflater", "Limits", "check_deadline", "remaining", "too_large"]
 
 
 @dataclass(frozen=True)
@@ -51,3 +53,26 @@ def check_deadline(deadline: float | None, seconds: float | None = None) -> None
                  "if the model needs longer.",
             reason="deadline",
         )
+
+
+class Inflater:
+    """A gzip body decompressed a bounded piece at a time (httpx's own decoder expands a
+    whole network chunk at once: 64 KiB of a gzip bomb is 64 MiB)."""
+
+    PIECE = 256 * 1024
+
+    def __init__(self) -> None:
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        try:
+            while data:
+                piece = self._z.decompress(data, self.PIECE)
+                data = self._z.unconsumed_tail
+                if piece:
+                    yield piece
+                if self._z.eof:
+                    return
+        except zlib.error:
+            raise ServerError("the server sent a gzip body that does not decompress; "
+                              "refused") from None
