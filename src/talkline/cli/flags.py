@@ -86,7 +86,7 @@ class RequestFlags:
             deadline=self.deadline, fallbacks=self.fallbacks or None, budget=self.budget,
             context_strategy=self.context_strategy,
         )
-        if settings.deadline is None:
+        if not settings.deadline_given:
             slow = model_deadline(settings.model, settings.catalog_overrides)
             if slow is not None:
                 settings = settings.replace(deadline=float(slow))

@@ -24,7 +24,6 @@ from ..estimate import estimate_prompt
 from ..ratelimit import LimitKey, RateLimiter, Reservation, limit_kind
 from ..retry import RetryEvent, RetryPolicy, RetryState, server_delay
 from ..settings import DEFAULT_BASE_URL, LOCAL_MODEL, Settings
-from ..settings.defaults import DEADLINE
 from ..types import ChatParams, ChatResponse, Message
 from ..wire.limits import Limits
 from ..wire.timeouts import Timeouts
@@ -98,7 +97,7 @@ class Core:
         self.timeouts = timeouts or Timeouts.from_settings(self.settings)
         self.limits = Limits.from_settings(self.settings)
         # Seconds one call may take in all: every attempt, wait and fallback included.
-        self.deadline = self.settings.deadline or DEADLINE
+        self.deadline = self.settings.deadline
         self.on_retry = on_retry
         self.on_fallback = on_fallback
         self.rand = rand

@@ -14,6 +14,7 @@ from ..types import ChatParams, params_from_mapping
 from .checks import check_file, check_value
 from .defaults import (
     CONNECT_TIMEOUT,
+    DEADLINE,
     DEFAULT_BASE_URL,
     DEFAULT_CONTEXT_STRATEGY,
     DEFAULT_MODEL,
@@ -51,7 +52,8 @@ class Settings:
     idle_timeout: float = IDLE_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT
     timeout: float = READ_TIMEOUT
-    deadline: float | None = None  # None: the catalog's for a slow model, else DEADLINE
+    deadline: float = DEADLINE  # seconds one request may take, its retries included
+    deadline_given: bool = False  # by --deadline or config.toml (else a slow model's applies)
     max_event_bytes: int = MAX_EVENT_BYTES
     max_body_bytes: int = MAX_BODY_BYTES
     max_stdin_bytes: int = MAX_STDIN_BYTES
@@ -179,7 +181,8 @@ class Settings:
                                else conf.get("idle_timeout", cls.idle_timeout)),
             connect_timeout=float(conf.get("connect_timeout", cls.connect_timeout)),
             timeout=float(conf.get("timeout", cls.timeout)),
-            deadline=deadline if deadline is not None else conf.get("deadline"),
+            deadline=deadline if deadline is not None else conf.get("deadline", cls.deadline),
+            deadline_given=deadline is not None or "deadline" in conf,
             max_event_bytes=conf.get("max_event_bytes", cls.max_event_bytes),
             max_body_bytes=conf.get("max_body_bytes", cls.max_body_bytes),
             max_stdin_bytes=conf.get("max_stdin_bytes", cls.max_stdin_bytes),
