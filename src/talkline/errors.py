@@ -11,6 +11,7 @@ TalklineError                      base of everything below; carries `hint` (wha
 ├── StreamInterrupted              a stream ended before it finished; `.partial` holds the text
 ├── APIConnectionError             the server could not be reached or the connection broke
 │   └── APITimeoutError            connect, read, or idle-between-chunks timeout
+│       └── DeadlineExceeded       the request's overall deadline passed: never retried
 └── APIError                       the server answered with an error
     ├── BadRequestError            400, 422
     │   └── ContextLengthExceededError   the prompt does not fit the model's window
@@ -24,6 +25,7 @@ TalklineError                      base of everything below; carries `hint` (wha
     ├── QuotaExceededError         429 that waiting cannot fix (quota, billing, spend limit,
     │                              "Request too large"): never retried
     └── ServerError                >= 500, and HTML/plain bodies from proxies
+        └── ResponseTooLarge       a body or stream event over its size limit: never retried
 ```
 
 HTTP answers and httpx's exceptions are mapped into this tree in one place, the wire
@@ -46,6 +48,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContextLengthExceededError",
+    "DeadlineExceeded",
     "MissingKeyError",
     "NotFoundError",
     "ParamError",
@@ -53,6 +56,7 @@ __all__ = [
     "QuotaExceededError",
     "RateLimitError",
     "RequestTimeoutError",
+    "ResponseTooLarge",
     "ServerError",
     "StreamInterrupted",
     "TalklineError",
@@ -137,6 +141,11 @@ class APIConnectionError(TalklineError):
 
 class APITimeoutError(APIConnectionError):
     """A connect, read, or idle (between stream chunks) timeout."""
+
+
+class DeadlineExceeded(APITimeoutError):
+    """The request's overall deadline (`deadline`, `--deadline`) passed, across all its
+    attempts: never retried, never a fallback."""
 
 
 class APIError(TalklineError):
@@ -235,3 +244,8 @@ def is_quota_error(code: str | None, type_: str | None, message: str) -> bool:
         if value and (value in _QUOTA_CODES or value.endswith("_spend_limit_exceeded")):
             return True
     return bool(re.search(r"request too large.*tokens per min", message, re.I | re.S))
+
+
+class ResponseTooLarge(ServerError):
+    """A response body or one stream event over its size limit (`max_body_bytes`,
+    `max_event_bytes`): refused before the memory was spent, never retried."""

@@ -26,6 +26,7 @@ class ChatRequest:
     params: ChatParams
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Idempotency-Key
     on_headers: HeadersCallback | None = None
+    deadline: float | None = None  # when the attempt must be over (time.monotonic())
 
     @property
     def model(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from ..types import ChatDelta, ChatResponse
 from ..wire import chat, models
 from ..wire.connection import AsyncConnection, AsyncTransport, Connection, Transport, Warn
+from ..wire.limits import Limits
 from ..wire.timeouts import Timeouts
 from .base import ChatRequest
 
@@ -26,10 +27,10 @@ class RemoteBackend:
                  timeouts: Timeouts | None = None,
                  default_headers: Mapping[str, str] | None = None,
                  on_warning: Warn | None = None,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, limits: Limits | None = None) -> None:
         self.connection = Connection(base_url, api_key, timeouts=timeouts,
                                      headers=default_headers, on_warning=on_warning,
-                                     transport=transport)
+                                     transport=transport, limits=limits)
         self.base_url = self.name = self.connection.base_url
         self.timeouts = self.connection.timeouts
 
@@ -55,12 +56,13 @@ class AsyncRemoteBackend:
                  default_headers: Mapping[str, str] | None = None,
                  on_warning: Warn | None = None,
                  transport: AsyncTransport | None = None,
-                 max_connections: int = 1000, shard_size: int | None = None) -> None:
+                 max_connections: int = 1000, shard_size: int | None = None,
+                 limits: Limits | None = None) -> None:
         self.connection = AsyncConnection(base_url, api_key, timeouts=timeouts,
                                           headers=default_headers, on_warning=on_warning,
                                           transport=transport,
                                           max_connections=max_connections,
-                                          shard_size=shard_size)
+                                          shard_size=shard_size, limits=limits)
         self.base_url = self.name = self.connection.base_url
         self.timeouts = self.connection.timeouts
 

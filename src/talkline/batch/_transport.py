@@ -12,6 +12,7 @@ from typing import Any
 from ..backends.remote import AsyncRemoteBackend
 from ..client import AsyncClient
 from ..settings import Settings as Settings
+from ..wire.limits import Limits
 from ..wire.pools import SHARD_SIZE
 from ..wire.timeouts import Timeouts
 
@@ -24,15 +25,18 @@ class ShardedBackend(AsyncRemoteBackend):
 
     def __init__(self, base_url: str, api_key: str | None, *, max_connections: int = 100,
                  shard_size: int = SHARD_SIZE, timeouts: Timeouts | None = None,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+                 on_warning: Callable[[str], None] | None = None,
+                 limits: Limits | None = None) -> None:
         super().__init__(base_url, api_key, timeouts=timeouts, on_warning=on_warning,
-                         max_connections=max_connections, shard_size=shard_size)
+                         max_connections=max_connections, shard_size=shard_size,
+                         limits=limits)
 
     @classmethod
     def for_settings(cls, settings: Any, max_connections: int,
                      on_warning: Callable[[str], None] | None = None) -> ShardedBackend:
         return cls(settings.base_url, settings.api_key, max_connections=max_connections,
-                   timeouts=Timeouts.from_settings(settings), on_warning=on_warning)
+                   timeouts=Timeouts.from_settings(settings), on_warning=on_warning,
+                   limits=Limits.from_settings(settings))
 
     @property
     def shards(self) -> int:

@@ -32,6 +32,7 @@ class RequestFlags:
     api_key: str | None = None
     retries: int | None = None
     idle_timeout: float | None = None
+    deadline: float | None = None
     fallbacks: tuple[str, ...] = field(default=())
     budget: float | None = None
     context_strategy: str | None = None
@@ -67,21 +68,29 @@ class RequestFlags:
             api_key=_str(opts.get("api_key")),
             retries=_int(opts.get("retries")),
             idle_timeout=_float(opts.get("idle_timeout")),
+            deadline=_float(opts.get("deadline")),
             fallbacks=_strings(opts.get("fallbacks")),
             budget=_float(opts.get("budget")),
             context_strategy=_str(opts.get("context_strategy")),
         )
 
     def settings(self) -> Settings:
-        """Settings from these flags, the environment and the config file."""
+        """Settings from these flags, the environment and the config file; with no
+        deadline given, the catalog's for a slow model (`deadline` of its entry)."""
+        from ..planning.catalog import model_deadline
         from ..settings import Settings
 
-        return Settings.resolve(
+        settings = Settings.resolve(
             model=self.given.model, base_url=self.base_url, api_key=self.api_key,
             system=self.given.system, retries=self.retries, idle_timeout=self.idle_timeout,
-            fallbacks=self.fallbacks or None, budget=self.budget,
+            deadline=self.deadline, fallbacks=self.fallbacks or None, budget=self.budget,
             context_strategy=self.context_strategy,
         )
+        if not settings.deadline_given:
+            slow = model_deadline(settings.model, settings.catalog_overrides)
+            if slow is not None:
+                settings = settings.replace(deadline=float(slow))
+        return settings
 
 
 def _str(value: object) -> str | None:

@@ -80,7 +80,7 @@ class AsyncClient:
         if self._remote is None:
             self._remote = AsyncRemoteBackend(
                 core.settings.base_url, core.settings.api_key, timeouts=core.timeouts,
-                on_warning=self._on_warning,
+                on_warning=self._on_warning, limits=core.limits,
                 max_connections=self._max_connections,
             )
         return self._remote

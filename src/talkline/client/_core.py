@@ -13,6 +13,7 @@ from ..backends.base import ChatRequest
 from ..errors import (
     APIConnectionError,
     APIError,
+    DeadlineExceeded,
     NotFoundError,
     ParamError,
     RateLimitError,
@@ -24,6 +25,7 @@ from ..ratelimit import LimitKey, RateLimiter, Reservation, limit_kind
 from ..retry import RetryEvent, RetryPolicy, RetryState, server_delay
 from ..settings import DEFAULT_BASE_URL, LOCAL_MODEL, Settings
 from ..types import ChatParams, ChatResponse, Message
+from ..wire.limits import Limits
 from ..wire.timeouts import Timeouts
 
 if TYPE_CHECKING:
@@ -93,6 +95,9 @@ class Core:
             rpm=self.settings.rpm, tpm=self.settings.tpm, probe_first=True
         )
         self.timeouts = timeouts or Timeouts.from_settings(self.settings)
+        self.limits = Limits.from_settings(self.settings)
+        # Seconds one call may take in all: every attempt, wait and fallback included.
+        self.deadline = self.settings.deadline
         self.on_retry = on_retry
         self.on_fallback = on_fallback
         self.rand = rand
@@ -163,11 +168,13 @@ class Core:
         self.limiter.reconcile(reservation, actual)
 
     def note_failure(self, request: ChatRequest, error: BaseException) -> None:
-        """A 429 pauses the bucket it names (`limit_kind`) for the time the server gives."""
+        """A 429 pauses the bucket it names (`limit_kind`) for the time the server gives,
+        never longer than the retry policy would wait: a wait the policy refuses (longer
+        than `max_server_wait`) pauses nothing, so other requests are not frozen by it."""
         cause = error.cause if isinstance(error, StreamInterrupted) else error
         if isinstance(cause, RateLimitError):
             delay = server_delay(cause.headers, cause.message)
-            if delay and delay > 0:
+            if delay and 0 < delay <= self.policy.max_server_wait:
                 self.limiter.pause(self.limiter_key(request.model), limit_kind(cause), delay)
 
     # -- retries and fallbacks
@@ -181,6 +188,8 @@ class Core:
         """Worth trying the next model: unknown model, or retries exhausted on transient
         failures. Never for a bad request, auth or quota, nor for a stream that broke after
         content when the caller asked not to resume."""
+        if isinstance(error, DeadlineExceeded):
+            return False  # the call's deadline is over: no time left for another model
         if isinstance(error, StreamInterrupted):
             if not resume:
                 return False

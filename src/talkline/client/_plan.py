@@ -10,16 +10,18 @@ the fallback and retry rules are in one place.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import ChatRequest
-from ..errors import TalklineError
+from ..errors import DeadlineExceeded, StreamInterrupted, TalklineError
 from ..ratelimit import LimitKey
 from ..types import ChatDelta, ChatParams, ChatResponse, Message
 from ..wire.accumulate import StreamAccumulator
+from ..wire.limits import check_deadline
 from ._core import Core
 
 __all__ = ["Acquire", "Connect", "Emit", "Plan", "Send", "Step", "Wait", "plan"]
@@ -109,9 +111,14 @@ class Attempts:
         if self.shown and not self.resume:
             error.attempts = self.state.attempt
             raise error
+        deadline = self.request.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            raise _past_deadline(error, self.core.deadline)
         delay = self.state.failed(error, after_tokens=self.deltas_seen if self.shown else None)
         if delay is None:
             raise error
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            raise _past_deadline(error, self.core.deadline)
         return delay
 
     def response(self, answer: ChatResponse | None) -> ChatResponse:
@@ -127,15 +134,32 @@ class Attempts:
         )
 
 
+def _past_deadline(error: TalklineError, seconds: float) -> TalklineError:
+    """The error to give when the call's deadline passes while it fails: a stream keeps
+    what it had received."""
+    try:
+        check_deadline(float("-inf"), seconds)
+    except DeadlineExceeded as exc:
+        past = exc
+    past.attempts = getattr(error, "attempts", None) or 1
+    if isinstance(error, StreamInterrupted):
+        return StreamInterrupted(f"{error.message.split(':')[0]}: {past.message}",
+                                 partial=error.partial, partials=error.partials, cause=past,
+                                 completion_tokens=error.completion_tokens, hint=past.hint)
+    return past
+
+
 def plan(core: Core, messages: list[Message], params: ChatParams, *, stream: bool,
          resume: bool) -> Plan:
     """The whole call: the model chain, each model with its retries. A model that fails for
-    good moves on to the next when `Core.falls_back` says so (`on_fallback` is told)."""
+    good moves on to the next when `Core.falls_back` says so (`on_fallback` is told). The
+    deadline (`Core.deadline` seconds) covers the whole call: attempts, waits, fallbacks."""
     models = core.chain(params.model or core.settings.model)
+    deadline = time.monotonic() + core.deadline
     for i, model in enumerate(models):
         try:
             return (yield from _one_model(core, tuple(messages), params, model, models[0],
-                                          stream, resume))
+                                          stream, resume, deadline))
         except TalklineError as exc:
             if i + 1 >= len(models) or not core.falls_back(exc, resume=resume):
                 raise
@@ -144,9 +168,10 @@ def plan(core: Core, messages: list[Message], params: ChatParams, *, stream: boo
 
 
 def _one_model(core: Core, messages: tuple[Message, ...], params: ChatParams, model: str,
-               requested: str, stream: bool, resume: bool) -> Plan:
+               requested: str, stream: bool, resume: bool, deadline: float) -> Plan:
     yield Connect(model)
-    run = Attempts(core, core.request(messages, params, model), requested, resume)
+    request = dataclasses.replace(core.request(messages, params, model), deadline=deadline)
+    run = Attempts(core, request, requested, resume)
     while True:
         for delta in run.begin():
             yield Emit(delta)

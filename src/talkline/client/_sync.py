@@ -84,7 +84,7 @@ class Client:
         if self._remote is None:
             self._remote = RemoteBackend(
                 core.settings.base_url, core.settings.api_key, timeouts=core.timeouts,
-                on_warning=self._on_warning
+                on_warning=self._on_warning, limits=core.limits
             )
         return self._remote
 

@@ -24,7 +24,8 @@ from typing import Any
 from ..errors import ConfigError
 from ..settings.toml import load_toml
 
-__all__ = ["PRICE_FIELDS", "Catalog", "ModelInfo", "default_catalog", "lookup"]
+__all__ = ["PRICE_FIELDS", "Catalog", "ModelInfo", "default_catalog", "lookup",
+           "model_deadline"]
 
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "models.toml"
 
@@ -35,7 +36,7 @@ PRICE_FIELDS: tuple[str, ...] = (
     "batch_input",
     "batch_output",
 )
-_INT_FIELDS = ("context_window", "max_output")
+_INT_FIELDS = ("context_window", "max_output", "deadline")
 _TEXT_FIELDS = ("read_on", "source", "note")
 _FIELDS = (*_INT_FIELDS, *PRICE_FIELDS, *_TEXT_FIELDS, "aliases")
 
@@ -49,6 +50,7 @@ class ModelInfo:
     name: str
     context_window: int | None = None
     max_output: int | None = None
+    deadline: int | None = None  # seconds a request may take, for a slow model (-pro)
     input: float | None = None
     cached_input: float | None = None
     output: float | None = None
@@ -207,3 +209,14 @@ def default_catalog() -> Catalog:
 def lookup(model: str, *, catalog: Catalog | None = None) -> ModelInfo | None:
     """`Catalog.lookup` on `catalog`, or on the shipped one."""
     return (catalog or default_catalog()).lookup(model)
+
+
+def model_deadline(model: str, overrides: Mapping[str, Mapping[str, Any]] | None = None
+                   ) -> int | None:
+    """The catalog's `deadline` for `model` (a slow `-pro` model), None when it has none."""
+    try:
+        catalog = Catalog.load(overrides) if overrides else default_catalog()
+    except ConfigError:
+        catalog = default_catalog()
+    info = catalog.lookup(model)
+    return info.deadline if info is not None else None

@@ -6,9 +6,11 @@ from ..errors import (
     APIConnectionError,
     APIError,
     ConflictError,
+    DeadlineExceeded,
     QuotaExceededError,
     RateLimitError,
     RequestTimeoutError,
+    ResponseTooLarge,
     ServerError,
     StreamInterrupted,
     TalklineError,
@@ -27,7 +29,8 @@ def describe(error: BaseException) -> str:
 
 def effective(error: BaseException) -> BaseException:
     """A broken stream is classified by its cause when the cause is an API error."""
-    if isinstance(error, StreamInterrupted) and isinstance(error.cause, APIError):
+    if isinstance(error, StreamInterrupted) and isinstance(error.cause, (APIError,
+                                                                          DeadlineExceeded)):
         return error.cause
     return error
 
@@ -44,6 +47,8 @@ def is_retryable(error: BaseException) -> tuple[bool, str]:
     err = effective(error)
     if not isinstance(err, TalklineError):
         return False, f"{type(err).__name__} is not a talkline error: not retried"
+    if isinstance(err, (DeadlineExceeded, ResponseTooLarge)):
+        return False, f"{describe(err)}: a limit of this request, sending again will not help"
     if isinstance(err, QuotaExceededError):
         return False, f"{describe(err)}: a quota or billing limit, waiting will not help"
     if isinstance(err, APIError):

@@ -14,12 +14,16 @@ from ..types import ChatParams, params_from_mapping
 from .checks import check_file, check_value
 from .defaults import (
     CONNECT_TIMEOUT,
+    DEADLINE,
     DEFAULT_BASE_URL,
     DEFAULT_CONTEXT_STRATEGY,
     DEFAULT_MODEL,
     DEFAULT_RETRIES,
     IDLE_TIMEOUT,
     LOCAL_MODEL,
+    MAX_BODY_BYTES,
+    MAX_EVENT_BYTES,
+    MAX_STDIN_BYTES,
     READ_TIMEOUT,
 )
 from .keys import KeyStore
@@ -30,7 +34,8 @@ from .toml import load_config_file
 __all__ = ["Settings"]
 
 _CHECKED = ("retries", "idle_timeout", "connect_timeout", "timeout", "rpm", "tpm",
-            "daily_budget", "monthly_budget", "budget", "context_strategy", "base_url")
+            "daily_budget", "monthly_budget", "budget", "context_strategy", "base_url",
+            "deadline", "max_event_bytes", "max_body_bytes", "max_stdin_bytes")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,11 @@ class Settings:
     idle_timeout: float = IDLE_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT
     timeout: float = READ_TIMEOUT
+    deadline: float = DEADLINE  # seconds one request may take, its retries included
+    deadline_given: bool = False  # by --deadline or config.toml (else a slow model's applies)
+    max_event_bytes: int = MAX_EVENT_BYTES
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_stdin_bytes: int = MAX_STDIN_BYTES
     fallbacks: tuple[str, ...] = ()
     rpm: float | None = None
     tpm: float | None = None
@@ -79,6 +89,10 @@ class Settings:
             "idle_timeout": self.idle_timeout,
             "connect_timeout": self.connect_timeout,
             "timeout": self.timeout,
+            "deadline": self.deadline,
+            "max_event_bytes": self.max_event_bytes,
+            "max_body_bytes": self.max_body_bytes,
+            "max_stdin_bytes": self.max_stdin_bytes,
             "fallbacks": list(self.fallbacks),
             "rpm": self.rpm,
             "tpm": self.tpm,
@@ -107,6 +121,7 @@ class Settings:
         params: Mapping[str, Any] | None = None,
         retries: int | None = None,
         idle_timeout: float | None = None,
+        deadline: float | None = None,
         fallbacks: tuple[str, ...] | list[str] | None = None,
         rpm: float | None = None,
         tpm: float | None = None,
@@ -166,6 +181,11 @@ class Settings:
                                else conf.get("idle_timeout", cls.idle_timeout)),
             connect_timeout=float(conf.get("connect_timeout", cls.connect_timeout)),
             timeout=float(conf.get("timeout", cls.timeout)),
+            deadline=deadline if deadline is not None else conf.get("deadline", cls.deadline),
+            deadline_given=deadline is not None or "deadline" in conf,
+            max_event_bytes=conf.get("max_event_bytes", cls.max_event_bytes),
+            max_body_bytes=conf.get("max_body_bytes", cls.max_body_bytes),
+            max_stdin_bytes=conf.get("max_stdin_bytes", cls.max_stdin_bytes),
             fallbacks=tuple(fallbacks if fallbacks else conf.get("fallbacks", ())),
             rpm=rpm if rpm is not None else conf.get("rpm"),
             tpm=tpm if tpm is not None else conf.get("tpm"),

@@ -122,6 +122,10 @@ SETTINGS: dict[str, Rule] = {
     "idle_timeout": _seconds,
     "connect_timeout": _seconds,
     "timeout": _seconds,
+    "deadline": _seconds,
+    "max_event_bytes": _positive_whole,
+    "max_body_bytes": _positive_whole,
+    "max_stdin_bytes": _positive_whole,
     "fallbacks": _names,
     "log": _flag,
     "rpm": _rate,
@@ -145,6 +149,7 @@ _EXAMPLES = {  # the flag that sets each value, when one does
     "base_url": "For example: --base-url http://localhost:11434/v1 (or OPENAI_BASE_URL)",
     "retries": "For example: --retries 2",
     "idle_timeout": "For example: --idle-timeout 30",
+    "deadline": "For example: --deadline 600",
     "budget": "For example: --budget 0.50",
 }
 

@@ -16,11 +16,16 @@ __all__ = [
     "DEFAULT_CONTEXT_STRATEGY",
     "DEFAULT_MODEL",
     "DEFAULT_RETRIES",
+    "DEADLINE",
     "IDLE_TIMEOUT",
     "LOCAL_MODEL",
+    "MAX_BODY_BYTES",
+    "MAX_EVENT_BYTES",
+    "MAX_STDIN_BYTES",
     "MAX_RETRIES",
     "MIN_RETRIES",
     "READ_TIMEOUT",
+    "SLOW_DEADLINE",
 ]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -39,3 +44,9 @@ IDLE_TIMEOUT = 30.0  # seconds a stream may stay silent before it counts as stal
 ContextStrategy = Literal["truncate", "summarize", "error"]
 CONTEXT_STRATEGIES: tuple[str, ...] = get_args(ContextStrategy)
 DEFAULT_CONTEXT_STRATEGY = "truncate"
+
+DEADLINE = 600.0  # seconds one request may take in all, its retries included
+SLOW_DEADLINE = 1800.0  # the same for a model the catalog marks `slow = true` (-pro families)
+MAX_EVENT_BYTES = 8 * 1024 * 1024  # one stream event (or line) of an answer
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a whole answer's body, decompressed
+MAX_STDIN_BYTES = 10 * 1024 * 1024  # a prompt read from stdin

@@ -12,12 +12,21 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, closing
 from typing import Any, Protocol
 
-from ..errors import APIConnectionError, APIError, ServerError, StreamInterrupted
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    DeadlineExceeded,
+    ResponseTooLarge,
+    ServerError,
+    StreamInterrupted,
+    TalklineError,
+)
 from ..types import ChatDelta, ChatResponse
 from .accumulate import StreamAccumulator
 from .connection import AsyncConnection, Connection, ConnectionCore, HeadersCallback
+from .limits import check_deadline, too_large
 from .redact import Redactor
-from .sse import SSEDecoder
+from .sse import EventTooLarge, SSEDecoder
 from .status_errors import error_from_event
 
 __all__ = ["ChatCall", "StreamDecoder", "acomplete", "astream", "complete", "stream"]
@@ -37,6 +46,11 @@ class ChatCall(Protocol):
     @property
     def on_headers(self) -> HeadersCallback | None: ...
 
+    @property
+    def deadline(self) -> float | None:
+        """When the attempt must be over (`time.monotonic()`), None: no deadline."""
+        ...
+
     def to_body(self, *, stream: bool) -> dict[str, Any]: ...
 
 
@@ -44,8 +58,9 @@ class StreamDecoder:
     """Bytes of a chat stream in, `ChatDelta`s out; knows when a stream is complete."""
 
     def __init__(self, *, model: str = "", request_id: str | None = None,
-                 redactor: Redactor | None = None) -> None:
-        self._sse = SSEDecoder()
+                 redactor: Redactor | None = None, max_event_bytes: int | None = None
+                 ) -> None:
+        self._sse = SSEDecoder(max_event_bytes)
         self._redactor = redactor
         self.acc = StreamAccumulator(model=model)
         self.done = False
@@ -55,7 +70,13 @@ class StreamDecoder:
         if self.done:
             return []
         out: list[ChatDelta] = []
-        for event in self._sse.feed(text):
+        try:
+            events = self._sse.feed(text)
+        except EventTooLarge:
+            limit = self._sse.max_size or 0
+            raise self.interrupted(too_large("one stream event", limit, "max_event_bytes")
+                                   ) from None
+        for event in events:
             data = event.data.strip()
             if data == "[DONE]":
                 self.done = True
@@ -90,7 +111,9 @@ class StreamDecoder:
     def interrupted(self, cause: BaseException | None = None) -> StreamInterrupted:
         partial = self.acc.text(0)
         tokens = self.acc.usage.completion_tokens if self.acc.usage else 0
-        if cause is not None and not isinstance(cause, APIError):
+        if isinstance(cause, (ResponseTooLarge, DeadlineExceeded)):
+            what = cause.message
+        elif cause is not None and not isinstance(cause, APIError):
             what = f"the connection broke ({cause})"
         elif cause is not None:
             what = f"the server sent an error: {cause.message}"
@@ -103,6 +126,7 @@ class StreamDecoder:
             partials=self.acc.texts(),
             cause=cause,
             completion_tokens=tokens,
+            hint=cause.hint if isinstance(cause, TalklineError) else None,
         )
 
     def finish(self) -> None:
@@ -123,7 +147,21 @@ def _args(call: ChatCall, *, stream: bool) -> dict[str, Any]:
     if stream:
         headers["Accept"] = "text/event-stream"
     content = json.dumps(call.to_body(stream=stream), ensure_ascii=False).encode("utf-8")
-    return dict(stream=stream, headers=headers, on_headers=call.on_headers, content=content)
+    return dict(stream=stream, headers=headers, on_headers=call.on_headers, content=content,
+                deadline=call.deadline)
+
+
+def _decoder(conn: ConnectionCore, call: ChatCall, request_id: str | None) -> StreamDecoder:
+    return StreamDecoder(model=call.model, request_id=request_id, redactor=conn.redactor,
+                         max_event_bytes=conn.limits.max_event_bytes)
+
+
+def _check(decoder: StreamDecoder, deadline: float | None) -> None:
+    """A stream still unfinished at its deadline (a drip, keep-alive comments only)."""
+    try:
+        check_deadline(deadline)
+    except APIConnectionError as exc:
+        raise decoder.interrupted(exc) from None
 
 
 def _response(conn: ConnectionCore, data: dict[str, Any], request_id: str | None
@@ -144,14 +182,14 @@ def complete(conn: Connection, call: ChatCall) -> ChatResponse:
 def stream(conn: Connection, call: ChatCall) -> Iterator[ChatDelta]:
     """One streamed answer, delta by delta; StreamInterrupted if it ends unfinished."""
     with conn.open("POST", PATH, **_args(call, stream=True)) as response:
-        decoder = StreamDecoder(model=call.model, request_id=response.headers.get(
-            "x-request-id"), redactor=conn.redactor)
+        decoder = _decoder(conn, call, response.headers.get("x-request-id"))
         try:
             with closing(conn.iter_text(response)) as texts:
                 for text in texts:
                     yield from decoder.feed(text)
                     if decoder.done:
                         break
+                    _check(decoder, call.deadline)
         except APIConnectionError as exc:
             raise decoder.interrupted(exc) from None
         decoder.finish()
@@ -164,8 +202,7 @@ async def acomplete(conn: AsyncConnection, call: ChatCall) -> ChatResponse:
 
 async def astream(conn: AsyncConnection, call: ChatCall) -> AsyncIterator[ChatDelta]:
     async with conn.open("POST", PATH, **_args(call, stream=True)) as response:
-        decoder = StreamDecoder(model=call.model, request_id=response.headers.get(
-            "x-request-id"), redactor=conn.redactor)
+        decoder = _decoder(conn, call, response.headers.get("x-request-id"))
         try:
             async with aclosing(conn.aiter_text(response)) as texts:
                 async for text in texts:
@@ -173,6 +210,7 @@ async def astream(conn: AsyncConnection, call: ChatCall) -> AsyncIterator[ChatDe
                         yield delta
                     if decoder.done:
                         break
+                    _check(decoder, call.deadline)
         except APIConnectionError as exc:
             raise decoder.interrupted(exc) from None
         decoder.finish()

@@ -22,6 +22,7 @@ from .._version import __version__
 from ..errors import APIConnectionError, APIError, ServerError
 from ._httpx import httpx as httpx
 from .keycheck import needs_key, require_key
+from .limits import Inflater, Limits, check_deadline, remaining, too_large
 from .plain_http import plain_http_warning
 from .pools import ClientPools
 from .redact import Redactor
@@ -54,9 +55,10 @@ class ConnectionCore:
     def __init__(self, base_url: str, api_key: str | None, *,
                  timeouts: Timeouts | None = None,
                  headers: Mapping[str, str] | None = None,
-                 on_warning: Warn | None = None) -> None:
+                 on_warning: Warn | None = None, limits: Limits | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts or Timeouts()
+        self.limits = limits or Limits()
         sent = {"User-Agent": f"talkline/{__version__}", "Accept": "application/json"}
         if api_key:
             sent["Authorization"] = f"Bearer {api_key}"
@@ -92,13 +94,28 @@ class ConnectionCore:
         self._on_warning(self._warning)
 
     def request_args(self, method: str, path: str, *, stream: bool, root: bool,
-                     headers: Mapping[str, str] | None, body: dict[str, Any]
-                     ) -> dict[str, Any]:
+                     headers: Mapping[str, str] | None, body: dict[str, Any],
+                     deadline: float | None = None) -> dict[str, Any]:
         """What `build_request` takes; `stream`: the answer is read as it comes, so
-        reads wait at most the idle timeout."""
+        reads wait at most the idle timeout; no wait outlasts the `deadline`."""
         self.before_send()
+        check_deadline(deadline)
         return dict(method=method, url=self.url(path, root=root), headers=dict(headers or {}),
-                    timeout=self.timeouts.for_stream(stream), **body)
+                    timeout=self.timeouts.for_stream(stream, remaining(deadline)), **body)
+
+    def body_part(self, buf: bytearray, chunk: bytes, deadline: float | None, *,
+                  error: bool = False) -> bool:
+        """Add one decompressed chunk of a body to `buf`; False once an error body has its
+        fill. A body over `max_body_bytes` is refused before more is read."""
+        check_deadline(deadline)
+        cap = self.limits.max_body_bytes
+        if len(buf) + len(chunk) > cap:
+            if error:
+                buf += chunk[: max(0, cap - len(buf))]
+                return False
+            raise too_large("a body", cap, "max_body_bytes")
+        buf += chunk
+        return True
 
     def status_error(self, response: httpx.Response, content: bytes) -> APIError:
         return error_from_response(
@@ -145,20 +162,20 @@ class Connection(ConnectionCore):
                  timeouts: Timeouts | None = None,
                  headers: Mapping[str, str] | None = None,
                  on_warning: Warn | None = None,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, limits: Limits | None = None) -> None:
         super().__init__(base_url, api_key, timeouts=timeouts, headers=headers,
-                         on_warning=on_warning)
+                         on_warning=on_warning, limits=limits)
         self._http = httpx.Client(headers=self.headers, transport=transport)
 
     @contextmanager
     def open(self, method: str, path: str, *, stream: bool = False, root: bool = False,
              headers: Mapping[str, str] | None = None,
-             on_headers: HeadersCallback | None = None, **body: Any
-             ) -> Iterator[httpx.Response]:
+             on_headers: HeadersCallback | None = None, deadline: float | None = None,
+             **body: Any) -> Iterator[httpx.Response]:
         """One request; the response (status < 400) while its body is read. An error
         status raises its mapped error, with the body read for the message."""
         args = self.request_args(method, path, stream=stream, root=root, headers=headers,
-                                 body=body)
+                                 body=body, deadline=deadline)
         try:
             response = self._http.send(self._http.build_request(**args), stream=True)
         except httpx.HTTPError as exc:
@@ -167,22 +184,41 @@ class Connection(ConnectionCore):
             if on_headers is not None:
                 on_headers(response.status_code, response.headers)
             if response.status_code >= 400:
-                try:
-                    content = response.read()
-                except httpx.HTTPError:
-                    content = b""
-                raise self.status_error(response, content)
+                raise self.status_error(response, self.read_body(response, deadline, error=True))
             yield response
         finally:
             response.close()
 
+    def read_body(self, response: httpx.Response, deadline: float | None, *,
+                  error: bool = False) -> bytes:
+        """The body, decompressed chunk by chunk, within `max_body_bytes` and the deadline
+        (`error`: an error status's body, cut at the limit; a broken one is empty)."""
+        buf = bytearray()
+        try:
+            for chunk in self._decoded(response):
+                if not self.body_part(buf, chunk, deadline, error=error):
+                    break
+        except httpx.HTTPError as exc:
+            if error:
+                return b""
+            raise self.transport_error(exc, str(response.url)) from None
+        response._content = bytes(buf)  # what `response.content` returns from now on
+        return response._content
+
+    @staticmethod
+    def _decoded(response: httpx.Response) -> Iterator[bytes]:
+        """The body decompressed: gzip a bounded piece at a time, others by httpx."""
+        if not _gzipped(response):
+            yield from response.iter_bytes()
+            return
+        inflater = Inflater()
+        for raw in response.iter_raw():
+            yield from inflater.feed(raw)
+
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, its whole answer read."""
         with self.open(method, path, **kwargs) as response:
-            try:
-                response.read()
-            except httpx.HTTPError as exc:
-                raise self.transport_error(exc, str(response.url)) from None
+            self.read_body(response, kwargs.get("deadline"))
             return response
 
     def iter_text(self, response: httpx.Response) -> Generator[str, None, None]:
@@ -211,19 +247,21 @@ class AsyncConnection(ConnectionCore):
                  headers: Mapping[str, str] | None = None,
                  on_warning: Warn | None = None,
                  transport: AsyncTransport | None = None,
-                 max_connections: int = 1000, shard_size: int | None = None) -> None:
+                 max_connections: int = 1000, shard_size: int | None = None,
+                 limits: Limits | None = None) -> None:
         super().__init__(base_url, api_key, timeouts=timeouts, headers=headers,
-                         on_warning=on_warning)
+                         on_warning=on_warning, limits=limits)
         self.pools = ClientPools(self.base_url, self.headers, max_connections=max_connections,
                                  shard_size=shard_size, transport=transport)
 
     @asynccontextmanager
     async def open(self, method: str, path: str, *, stream: bool = False, root: bool = False,
                    headers: Mapping[str, str] | None = None,
-                   on_headers: HeadersCallback | None = None, **body: Any
+                   on_headers: HeadersCallback | None = None,
+                   deadline: float | None = None, **body: Any
                    ) -> AsyncIterator[httpx.Response]:
         args = self.request_args(method, path, stream=stream, root=root, headers=headers,
-                                 body=body)
+                                 body=body, deadline=deadline)
         with self.pools.lease() as http:
             try:
                 response = await http.send(http.build_request(**args), stream=True)
@@ -233,21 +271,41 @@ class AsyncConnection(ConnectionCore):
                 if on_headers is not None:
                     on_headers(response.status_code, response.headers)
                 if response.status_code >= 400:
-                    try:
-                        content = await response.aread()
-                    except httpx.HTTPError:
-                        content = b""
+                    content = await self.aread_body(response, deadline, error=True)
                     raise self.status_error(response, content)
                 yield response
             finally:
                 await response.aclose()
 
+    async def aread_body(self, response: httpx.Response, deadline: float | None, *,
+                         error: bool = False) -> bytes:
+        """The async twin of `Connection.read_body`."""
+        buf = bytearray()
+        try:
+            async for chunk in self._adecoded(response):
+                if not self.body_part(buf, chunk, deadline, error=error):
+                    break
+        except httpx.HTTPError as exc:
+            if error:
+                return b""
+            raise self.transport_error(exc, str(response.url)) from None
+        response._content = bytes(buf)
+        return response._content
+
+    @staticmethod
+    async def _adecoded(response: httpx.Response) -> AsyncIterator[bytes]:
+        if not _gzipped(response):
+            async for chunk in response.aiter_bytes():
+                yield chunk
+            return
+        inflater = Inflater()
+        async for raw in response.aiter_raw():
+            for piece in inflater.feed(raw):
+                yield piece
+
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async with self.open(method, path, **kwargs) as response:
-            try:
-                await response.aread()
-            except httpx.HTTPError as exc:
-                raise self.transport_error(exc, str(response.url)) from None
+            await self.aread_body(response, kwargs.get("deadline"))
             return response
 
     async def aiter_text(self, response: httpx.Response) -> AsyncGenerator[str, None]:
@@ -259,3 +317,7 @@ class AsyncConnection(ConnectionCore):
 
     async def aclose(self) -> None:
         await self.pools.aclose()
+
+
+def _gzipped(response: httpx.Response) -> bool:
+    return response.headers.get("content-encoding", "").strip().lower() in ("gzip", "x-gzip")

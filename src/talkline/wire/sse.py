@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["EventTooLarge", "SSEDecoder", "ServerSentEvent"]
+
+
+class EventTooLarge(ValueError):
+    """One line or event grew past the decoder's `max_size` characters."""
 
 
 @dataclass(frozen=True)
@@ -23,8 +27,12 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
-    def __init__(self) -> None:
+    def __init__(self, max_size: int | None = None) -> None:
+        self.max_size = max_size
         self._buffer = ""
+        self._pieces: list[str] = []  # a long line's chunks, joined once its end arrives
+        self._pieces_len = 0
+        self._data_len = 0
         self._pending_cr = False
         self._data: list[str] = []
         self._event = ""
@@ -37,6 +45,12 @@ class SSEDecoder:
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]
         self._pending_cr = False
+        if "\n" not in text and "\r" not in text:
+            self._hold(text)  # no line ends here: keep the piece, join nothing (linear)
+            return []
+        if self._pieces:
+            self._buffer += "".join(self._pieces)
+            self._pieces, self._pieces_len = [], 0
         self._buffer += text
         events: list[ServerSentEvent] = []
         buf = self._buffer
@@ -60,19 +74,30 @@ class SSEDecoder:
             if event is not None:
                 events.append(event)
             start = nxt
-        self._buffer = buf[start:]
+        self._buffer = ""
+        self._hold(buf[start:])
         return events
+
+    def _hold(self, text: str) -> None:
+        """Keep the start of an unfinished line; refuse one over `max_size`."""
+        if not text:
+            return
+        self._pieces.append(text)
+        self._pieces_len += len(text)
+        if self.max_size is not None and len(self._buffer) + self._pieces_len > self.max_size:
+            raise EventTooLarge(f"a stream line longer than {self.max_size:,} characters")
 
     @property
     def has_partial(self) -> bool:
         """True when bytes of an unfinished event are buffered."""
-        return bool(self._buffer) or self._has_fields
+        return bool(self._buffer) or bool(self._pieces) or self._has_fields
 
     def finish(self) -> ServerSentEvent | None:
         """End of input: the event left unterminated, if any (a sign of truncation)."""
-        if self._buffer:
-            self._line(self._buffer)
-            self._buffer = ""
+        rest = self._buffer + "".join(self._pieces)
+        self._buffer, self._pieces, self._pieces_len = "", [], 0
+        if rest:
+            self._line(rest)
         if self._has_fields and self._data:
             return ServerSentEvent("\n".join(self._data), self._event or "message", self._id)
         return None
@@ -85,6 +110,7 @@ class SSEDecoder:
                 "\n".join(self._data), self._event or "message", self._id, self._retry
             )
             self._data = []
+            self._data_len = 0
             self._event = ""
             self._retry = None
             self._has_fields = False
@@ -95,6 +121,9 @@ class SSEDecoder:
         if sep and value.startswith(" "):
             value = value[1:]
         if name == "data":
+            self._data_len += len(value) + 1
+            if self.max_size is not None and self._data_len > self.max_size:
+                raise EventTooLarge(f"a stream event longer than {self.max_size:,} characters")
             self._data.append(value)
             self._has_fields = True
         elif name == "event":

@@ -30,12 +30,16 @@ class Timeouts:
         return cls(connect=settings.connect_timeout, read=settings.timeout,
                    idle=settings.idle_timeout)
 
-    def for_stream(self, stream: bool) -> httpx.Timeout:
+    def for_stream(self, stream: bool, left: float | None = None) -> httpx.Timeout:
         """httpx's timeouts for one request: a streamed answer waits `idle` for each chunk,
-        a whole answer `read`; waiting for a free pooled connection counts as connecting."""
+        a whole answer `read`; waiting for a free pooled connection counts as connecting.
+        `left`: the seconds left before the request's deadline; no single wait is longer."""
+        def cap(seconds: float) -> float:
+            return seconds if left is None else max(0.001, min(seconds, left))
+
         return httpx.Timeout(
-            connect=self.connect,
-            read=self.idle if stream else self.read,
-            write=self.write,
-            pool=self.connect,
+            connect=cap(self.connect),
+            read=cap(self.idle if stream else self.read),
+            write=cap(self.write),
+            pool=cap(self.connect),
         )

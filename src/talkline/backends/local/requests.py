@@ -73,7 +73,8 @@ def choice_requests(request: ChatRequest, model_id: str,
         if params.seed is not None:
             changes["seed"] = (params.seed + i) % 2**32
         out.append(ChatRequest(messages=messages, params=dataclasses.replace(params, **changes),
-                               headers=request.headers, on_headers=request.on_headers))
+                               headers=request.headers, on_headers=request.on_headers,
+                               deadline=request.deadline))
     return out
 
 

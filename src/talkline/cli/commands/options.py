@@ -43,6 +43,9 @@ _REQUEST_OPTIONS: list[Callable[[F], F]] = [
     click.option("--idle-timeout", type=float,
                  help="Seconds a stream may stay silent before it counts as stalled "
                       "(default 30)."),
+    click.option("--deadline", type=float, metavar="SECONDS",
+                 help="Seconds the whole request may take, every retry and fallback "
+                      "included (default 600; 1800 for the slow -pro models)."),
     click.option("--fallback", "fallbacks", multiple=True,
                  help="Model to try when the model fails for good (repeatable)."),
     click.option("--budget", type=float, metavar="USD",

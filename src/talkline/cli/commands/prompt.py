@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from ..output.terminal import Terminal
 
 
-def read_stdin() -> str:
+def read_stdin(limit: int) -> str:
+    """Piped text, at most `limit` bytes: `limit + 1` are read at most, so a flood is
+    refused before its memory (or a token count) is spent."""
     if sys.stdin is None or sys.stdin.closed:
         return ""
     try:
@@ -25,7 +27,24 @@ def read_stdin() -> str:
             return ""
     except (AttributeError, ValueError):
         return ""
-    return sys.stdin.read()
+    source = getattr(sys.stdin, "buffer", None)
+    if source is None:  # a text stream with no bytes under it (a test's StringIO)
+        text: str = sys.stdin.read(limit + 1)
+        data = text.encode("utf-8", "surrogatepass")
+    else:
+        data = source.read(limit + 1)
+    if len(data) > limit:
+        raise click.UsageError(
+            f"stdin holds more than {limit:,} bytes, the limit for a prompt. Send a shorter "
+            "text, or raise max_stdin_bytes in config.toml."
+        )
+    if source is None:
+        return text
+    try:
+        return data.decode(getattr(sys.stdin, "encoding", None) or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        raise click.UsageError("stdin is not UTF-8 text. Convert it first, for example "
+                               "with iconv -t UTF-8.") from None
 
 
 def join_prompt(prompt: str | None, stdin: str) -> str:
@@ -60,7 +79,8 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     """
     from ..output.answer import show_answer
 
-    text = join_prompt(prompt, read_stdin())
+    app.use_flags(opts)
+    text = join_prompt(prompt, read_stdin(_stdin_limit(app)))
     term = app.use_terminal(sanitize_pipe=sanitize, force_stream=force_stream,
                             plain=True if plain else None)
     if not text.strip():
@@ -71,7 +91,6 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
             )
         raise click.UsageError("The prompt is empty. Give a PROMPT argument or pipe text in.")
 
-    app.use_flags(opts)
     settings = app.settings
     app.announce()
     store, record = app.open_conversation(continue_=continue_, cid=cid, no_log=no_log)
@@ -156,3 +175,15 @@ def _isatty(stream: IO[str]) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def _stdin_limit(app: App) -> int:
+    """`max_stdin_bytes` from config.toml, or the default when the settings cannot be read
+    yet (their error is given later, where it always was)."""
+    from ...errors import ConfigError
+    from ...settings.defaults import MAX_STDIN_BYTES
+
+    try:
+        return app.settings.max_stdin_bytes
+    except ConfigError:
+        return MAX_STDIN_BYTES
