@@ -70,7 +70,7 @@ from typing import Any
 
 from ._hostile_modes import MODES, PARTIAL, Conn, Request
 
-__all__ = ["MODES", "PARTIAL", "HostileServer", "Request"]
+__all__ = ["MODES", "PARTIAL", "Conn", "HostileServer", "Request", "read_request"]
 
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 16 * 1024 * 1024
