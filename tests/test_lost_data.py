@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,39 +84,73 @@ def _mount_tiny_tmpfs(where: Path, size_kib: int) -> bool:
     return done.returncode == 0
 
 
-def test_full_disk_prints_the_answer_and_says_it_could_not_be_stored(server, tmp_path):
+@pytest.fixture
+def full_disk_home(tmp_path: Path) -> Iterator[Path]:
+    """A TALKLINE_HOME on a 1 MiB tmpfs holding a new database, then filled but for
+    160 KiB: room for a question, not for a long answer. Needs root (else skipped)."""
     disk = tmp_path / "disk"
     if not _mount_tiny_tmpfs(disk, 1024):
-        pytest.skip("needs root to mount a small tmpfs (the in-process test above covers it)")
+        pytest.skip("needs root to mount a small tmpfs (the in-process test covers it)")
     try:
         home = disk / "home"
         home.mkdir()
         ConversationStore(home / "talkline.db").close()  # the schema, before the disk fills
         filler = disk / "filler"
-        with open(filler, "wb") as f:  # fill the disk, then give 160 KiB back
+        with open(filler, "wb") as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
                     f.flush()
             except OSError:
                 pass
-        size = filler.stat().st_size
-        os.truncate(filler, max(0, size - 160 * 1024))
-        answer = "Paid for, and printed. " * 20000  # 460 kB: more than the disk has left
-        server.script(Reply(answer, chunk_size=4000))
-        started = time.monotonic()
-        r = run("a question", env=env_for(server, TALKLINE_HOME=str(home)))
-        assert time.monotonic() - started < 30
-        assert "Traceback" not in r.err
-        assert r.out.rstrip() == answer.rstrip(), r.err  # printed in full
-        assert "Warning: the answer could not be stored" in r.err
-        assert "is full." in r.err and r.err.count("Free some space") == 1
-        assert r.code == 1
-        assert KEY not in r.out + r.err
-        kept = rows(home / "talkline.db")
-        assert kept[0][:3] == ("user", "complete", "a question")
+        os.truncate(filler, max(0, filler.stat().st_size - 160 * 1024))
+        yield home
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+LONG_ANSWER = "Paid for, and printed. " * 20000  # 460 kB: more than the disk has left
+
+
+def test_full_disk_prints_the_answer_and_says_it_could_not_be_stored(server, full_disk_home):
+    home = full_disk_home
+    server.script(Reply(LONG_ANSWER, chunk_size=4000))
+    started = time.monotonic()
+    r = run("a question", env=env_for(server, TALKLINE_HOME=str(home)))
+    assert time.monotonic() - started < 30
+    assert "Traceback" not in r.err
+    assert r.out.rstrip() == LONG_ANSWER.rstrip(), r.err  # printed in full
+    assert "Warning: the answer could not be stored" in r.err
+    assert "is full." in r.err and r.err.count("Free some space") == 1
+    assert "copy it now" in r.err
+    assert r.code == 1
+    assert KEY not in r.out + r.err
+    kept = rows(home / "talkline.db")
+    assert kept[0][:3] == ("user", "complete", "a question")
+
+
+def test_full_disk_in_the_repl_shows_the_answer_says_so_and_goes_on(server, full_disk_home):
+    import pexpect
+
+    server.script(Reply("Start of the paid answer. " + LONG_ANSWER, chunk_size=4000))
+    env = dict(os.environ)
+    env.update(env_for(server, TALKLINE_HOME=str(full_disk_home), PYTHONPATH=SRC,
+                       PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm-256color", NO_COLOR="1"))
+    env.pop("COLUMNS", None)
+    child = pexpect.spawn(sys.executable, ["-m", "talkline", "chat"], env=env,
+                          encoding="utf-8", timeout=30, dimensions=(40, 120))
+    try:
+        child.expect_exact("\x1b[?2004h")  # the prompt is up
+        child.sendline("a question")
+        child.expect_exact("Start of the paid answer.")
+        child.expect_exact("Warning: the answer could not be stored")
+        child.expect_exact("Free some space")
+        child.expect_exact("\x1b[?2004h")  # and the REPL goes on
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert "Traceback" not in (child.before or "")
 
 
 # ---------------------------------------------------------------- SIGKILL mid-stream
