@@ -59,7 +59,7 @@ EXPECTED_SCHEMA = [
      "prompt_tokens INTEGER, completion_tokens INTEGER, cached_tokens INTEGER, "
      "reasoning_tokens INTEGER, cost REAL, cost_estimated INTEGER NOT NULL DEFAULT 0, "
      "latency REAL, ttft REAL, request_id TEXT, batch INTEGER NOT NULL DEFAULT 0, "
-     "created REAL NOT NULL )"),
+     "created REAL NOT NULL , writer_pid INTEGER, writer_started REAL)"),
     ("index", "messages_conversation",
      "CREATE INDEX messages_conversation ON messages (conversation_id, id)"),
     ("index", "messages_created", "CREATE INDEX messages_created ON messages (created)"),
@@ -89,6 +89,8 @@ EXPECTED_SCHEMA = [
      "old.content WHERE old.content IS NOT NULL; INSERT INTO messages_fts (rowid, content) "
      "SELECT new.id, new.content WHERE new.content IS NOT NULL; END"),
     ("index", "messages_parent", "CREATE INDEX messages_parent ON messages (parent_id)"),
+    ("index", "messages_pending",
+     "CREATE INDEX messages_pending ON messages (status) WHERE status = 'pending'"),
     ("index", "sqlite_autoindex__migrations_1", None),
     ("index", "sqlite_autoindex_conversations_1", None),
     ("table", "summaries",

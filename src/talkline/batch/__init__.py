@@ -41,7 +41,14 @@ from ._input import (
     check_body,
 )
 from ._log import ConversationLog
-from ._output import OutputLockedError, ResultWriter, ResumeState, read_results, scan_results
+from ._output import (
+    OutputLockedError,
+    ResultWriter,
+    ResumeState,
+    check_output_is_not_input,
+    read_results,
+    scan_results,
+)
 from ._progress import BatchProgress, BatchSummary
 from ._reader import iter_requests, read_lines, scan_input
 from ._runner import BatchRunner, run_batch
@@ -82,6 +89,7 @@ __all__ = [
     "SubmittedBatch",
     "batch_client",
     "check_body",
+    "check_output_is_not_input",
     "fetch_results",
     "iter_requests",
     "natural_key",

@@ -30,13 +30,35 @@ from typing import IO, Any
 
 from ..errors import ConfigError
 
-__all__ = ["OutputLockedError", "ResultWriter", "ResumeState", "read_results", "scan_results"]
+__all__ = [
+    "OutputLockedError",
+    "ResultWriter",
+    "ResumeState",
+    "check_output_is_not_input",
+    "read_results",
+    "scan_results",
+]
 
 FSYNC_EVERY = 2.0  # seconds between fsyncs while results arrive
 
 
 class OutputLockedError(ConfigError):
     """Another run is writing the same results file."""
+
+
+def check_output_is_not_input(output: Path, input_path: Path) -> None:
+    """Refuse an output that is the input itself: the same path, a symlink to it or a hard
+    link (the same device and inode), which would append the results to the input."""
+    try:
+        same = os.path.samefile(output, input_path)
+    except OSError:  # the output does not exist yet (or cannot be looked at)
+        same = output.resolve() == input_path.resolve()
+    if same:
+        raise ConfigError(
+            f"The output {output} is the input file {input_path} (the same file, a link to "
+            "it or a hard link): the results would be written into the input.",
+            hint="Choose another -o, for example results.jsonl.",
+        )
 
 
 @dataclass(frozen=True)

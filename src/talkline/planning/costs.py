@@ -16,7 +16,9 @@ Pricing rules (USD per million tokens, from `talkline.catalog`):
 A model without input and output prices has no cost (`None`): show `price_notice(model)`
 once. Budgets cannot be checked for such a model, so `check_budget` lets its requests
 through: refusing would make every budget block local and self-hosted models, which are
-the usual unknown ones. The caller warns once with `price_notice`.
+the usual unknown ones. The caller warns once with `price_notice`. A budget of 0 is the
+exception: zero means nothing may be spent, so a model whose price is unknown is refused
+under it (the embedded model is free and never reaches `check_budget`).
 """
 
 from __future__ import annotations
@@ -197,8 +199,9 @@ def worst_case_cost(
 
 @dataclass(frozen=True)
 class Budget:
-    """Spending limits in USD; None means no limit. `daily` and `monthly` come from
-    config.toml (`daily_budget`, `monthly_budget`), `per_command` from `--budget`."""
+    """Spending limits in USD; None means no limit, 0 means nothing may be spent. `daily`
+    and `monthly` come from config.toml (`daily_budget`, `monthly_budget`), `per_command`
+    from `--budget`."""
 
     daily: float | None = None
     monthly: float | None = None
@@ -244,10 +247,8 @@ def check_budget(
     A per-command budget (`--budget`) is the user's explicit allowance for this command: it
     replaces the daily and monthly limits for it. Otherwise the daily and monthly limits
     are both checked and the one with less left is named. `worst_case` None (no price
-    known) passes; see the module doc.
+    known) passes, except under a limit of 0; see the module doc.
     """
-    if worst_case is None:
-        return
     if budget.per_command is not None:
         limits = [("per_command", budget.per_command, spent_this_command)]
     else:
@@ -259,30 +260,50 @@ def check_budget(
             )
             if limit is not None
         ]
+    if worst_case is None:
+        zero = [kind for kind, limit, _ in limits if limit <= 0]
+        if zero:
+            raise BudgetExceededError(
+                f"The price of this model is unknown and {_limit_name(zero[0], 0.0)} allows "
+                "nothing to be spent. Nothing was sent.",
+                hint=f"Raise {_SETTING[zero[0]]} above 0, or give the model's price under "
+                "[catalog.MODEL] in config.toml.",
+            )
+        return
     over = [(limit - spent, kind, limit, spent) for kind, limit, spent in limits
             if worst_case > limit - spent + 1e-12]
     if not over:
         return
     _, kind, limit, spent = min(over)
     left = max(0.0, limit - spent)
-    name = {
-        "per_command": f"the budget for this command ({format_usd(limit)}, --budget)",
-        "daily": f"your daily budget ({format_usd(limit)})",
-        "monthly": f"your monthly budget ({format_usd(limit)})",
-    }[kind]
-    if left <= 0:
+    name = _limit_name(kind, limit)
+    if limit <= 0:
+        message = (f"This request could cost up to {format_usd(worst_case)} and {name} allows "
+                   "nothing to be spent. Nothing was sent.")
+    elif left <= 0:
         message = (f"You have spent {format_usd(spent)} of {name}: nothing is left. "
                    "Nothing was sent.")
     else:
         message = (f"This request could cost up to {format_usd(worst_case)} but only "
                    f"{format_usd(left)} is left of {name}. Nothing was sent.")
-    hint = {
-        "per_command": "Raise it with --budget, or lower max_tokens.",
-        "daily": "Raise it with --budget or `daily_budget` in config.toml, or lower max_tokens.",
-        "monthly": "Raise it with --budget or `monthly_budget` in config.toml, "
-                   "or lower max_tokens.",
+    raise BudgetExceededError(message, hint=_HINTS[kind])
+
+
+_SETTING = {"per_command": "--budget", "daily": "`daily_budget`", "monthly": "`monthly_budget`"}
+_HINTS = {
+    "per_command": "Raise it with --budget, or lower max_tokens.",
+    "daily": "Raise it with --budget or `daily_budget` in config.toml, or lower max_tokens.",
+    "monthly": "Raise it with --budget or `monthly_budget` in config.toml, "
+               "or lower max_tokens.",
+}
+
+
+def _limit_name(kind: str, limit: float) -> str:
+    return {
+        "per_command": f"the budget for this command ({format_usd(limit)}, --budget)",
+        "daily": f"your daily budget ({format_usd(limit)})",
+        "monthly": f"your monthly budget ({format_usd(limit)})",
     }[kind]
-    raise BudgetExceededError(message, hint=hint)
 
 
 def price_notice(model: str) -> str:

@@ -161,8 +161,8 @@ class Preflight:
     # -- money
 
     def _check_budget(self, prepared: Prepared, model: str) -> None:
-        if not (self.budget.daily or self.budget.monthly or self.budget.per_command):
-            return  # no limit set: nothing to count (the tokenizer costs ~0.4 s to load)
+        if not self.budget.is_set or self.settings.is_local_model(model):
+            return  # no limit set, or the free embedded model: nothing to count
         params = prepared.params
         n = params.n or 1
         max_out = params.max_completion_tokens or params.max_tokens
@@ -174,9 +174,8 @@ class Preflight:
         worst = worst_case_cost(model, prompt, max_out, n, catalog=self.catalog)
         prepared.worst_case = worst
         if worst is None:
-            if model not in self._told and (
-                self.budget.daily or self.budget.monthly or self.budget.per_command
-            ) and not self.settings.is_local_model(model):
+            check_budget(self.budget, None, 0.0, 0.0)  # refused under a budget of 0
+            if model not in self._told:
                 self._told.add(model)
                 prepared.notices.append(price_notice(model))
             return

@@ -341,9 +341,24 @@ class ChatSession:
             fields["content"] = turn.prefix + partial
             fields["error"] = error
             fields["latency"] = time.monotonic() - turn.started
-        self.store.update_message(turn.reply_id, **fields)
-        if turn.replaces is not None and turn.status != "complete" and self.record is not None:
-            self.store.set_head(self.record.id, turn.replaces)
+        turn.store_error = None  # what a checkpoint could not store, this may
+        try:
+            self.store.update_message(turn.reply_id, **fields)
+            if turn.replaces is not None and turn.status != "complete" and (
+                self.record is not None
+            ):
+                self.store.set_head(self.record.id, turn.replaces)
+        except TalklineError as exc:  # a full disk: the answer is still shown, this said
+            turn.store_error = exc
+
+    def _checkpoint(self, turn: Turn) -> None:
+        """Store the text streamed so far in the pending reply (see `turn`)."""
+        if self.store is None or turn.reply_id is None:
+            return
+        try:
+            self.store.update_message(turn.reply_id, content=turn.prefix + turn.text)
+        except TalklineError as exc:
+            turn.store_error = exc
 
 
 def _answered_calls_only(history: list[tuple[Message, int | None]]

@@ -1,4 +1,10 @@
-"""One exchange being streamed: deltas in, the stored reply finished when it ends."""
+"""One exchange being streamed: deltas in, the stored reply finished when it ends.
+
+While it streams, the text so far is checkpointed to the stored reply at least once a
+second (`CHECKPOINT_EVERY`), so a process killed mid-stream leaves what was shown in the
+store. A store that cannot be written (a full disk) never stops the answer: the failure
+is kept in `store_error` and the caller shows the answer, then `not_stored_notice()`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,9 @@ if TYPE_CHECKING:
     from ._replies import Completion as Completion
     from .conversation import ChatSession as ChatSession
 
-__all__ = ["Turn"]
+__all__ = ["CHECKPOINT_EVERY", "Turn"]
+
+CHECKPOINT_EVERY = 1.0  # seconds between checkpoints of a streaming reply
 
 
 @dataclass
@@ -36,6 +44,8 @@ class Turn:
     prepared: Prepared | None = None
     notices: list[str] = field(default_factory=list)
     cost: Any = None  # talkline.usage.Cost of a completed reply, when priced
+    store_error: TalklineError | None = None  # the reply could not be stored
+    checkpointed: float = field(default_factory=time.monotonic)
 
     def __iter__(self) -> Iterator[ChatDelta]:
         try:
@@ -69,7 +79,20 @@ class Turn:
                 self.text = ""
             elif delta.index == 0 and delta.content:
                 self.text += delta.content
+            if time.monotonic() - self.checkpointed >= CHECKPOINT_EVERY:
+                self.checkpointed = time.monotonic()
+                self.session._checkpoint(self)
             yield delta
+
+    def not_stored_notice(self) -> str | None:
+        """What to say when the reply could not be stored (None when it was)."""
+        if self.store_error is None:
+            return None
+        error = self.store_error
+        hint = f" {error.hint}" if error.hint else ""
+        return (f"Warning: the answer could not be stored: {error.message}{hint} "
+                "It is shown here but is not in `talkline history`: copy it now if you "
+                "need it.")
 
     def until_done(self) -> ChatResponse:
         for _ in self:

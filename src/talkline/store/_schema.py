@@ -127,7 +127,15 @@ def m002_fts(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_fts]
+def m003_writer(conn: sqlite3.Connection) -> None:
+    """The process writing a pending reply (id and start time), so that a reply left
+    pending by a process that is gone can be told from one still being written."""
+    conn.execute("ALTER TABLE messages ADD COLUMN writer_pid INTEGER")
+    conn.execute("ALTER TABLE messages ADD COLUMN writer_started REAL")
+    conn.execute("CREATE INDEX messages_pending ON messages (status) WHERE status = 'pending'")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_fts, m003_writer]
 
 _CREATE_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY NOT NULL, applied_at REAL)"

@@ -30,6 +30,7 @@ from ._models import (
 )
 from ._reports import ReportsMixin
 from ._transfer import TransferMixin
+from ._writers import abandoned_rows, mark_abandoned, this_writer
 
 if TYPE_CHECKING:
     from ..settings import Paths as Paths
@@ -62,7 +63,21 @@ class ConversationStore(ReportsMixin, TransferMixin):
                 f"Cannot create the data folder {paths.data_dir}: {exc.strerror}",
                 hint="Check its permissions, or point TALKLINE_HOME somewhere writable.",
             ) from None
-        return cls(paths.database, busy_timeout=busy_timeout)
+        store = cls(paths.database, busy_timeout=busy_timeout)
+        try:
+            store.mark_abandoned()
+        except StoreError:
+            pass  # a read-only or full database still opens; the rows stay pending
+        return store
+
+    def mark_abandoned(self) -> int:
+        """Mark replies left `pending` by a process that is gone as `interrupted`, keeping
+        their text; replies another live process is writing are left alone. Returns how
+        many were marked."""
+        rows = self._db.read(abandoned_rows)
+        if not rows:
+            return 0
+        return self._db.write(lambda conn: mark_abandoned(conn, rows))
 
     def close(self) -> None:
         self._db.close()
@@ -183,6 +198,8 @@ class ConversationStore(ReportsMixin, TransferMixin):
         q.check_role(role)
         columns = q.encode(fields, q.APPEND_FIELDS, "append_message")
         columns.update(q.encode({"content": content, "status": status}, q.UPDATABLE_FIELDS, ""))
+        if status == "pending":  # who writes it: see _writers
+            columns["writer_pid"], columns["writer_started"] = this_writer()
         now = time.time()
 
         def txn(conn: sqlite3.Connection) -> StoredMessage:

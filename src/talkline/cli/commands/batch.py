@@ -140,7 +140,13 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
     """
     import asyncio
 
-    from ...batch import BatchRunner, ConversationLog, batch_client, iter_requests
+    from ...batch import (
+        BatchRunner,
+        ConversationLog,
+        batch_client,
+        check_output_is_not_input,
+        iter_requests,
+    )
     from ...types import ChatParams
 
     app = current_app()
@@ -158,8 +164,7 @@ def run(input_path: Path, as_text: bool, column: str | None, id_column: str | No
                   + (" and the budget" if budget is not None else "")
                   + ". Set --max-tokens to go faster.")
     output = output or default_output(input_path)
-    if output.resolve() == input_path.resolve():
-        raise click.UsageError("The output would overwrite the input; choose another -o.")
+    check_output_is_not_input(output, input_path)
 
     store = None
     log = None
@@ -319,10 +324,12 @@ def fetch_cmd(batch_ids: tuple[str, ...], output: Path, input_path: Path | None,
     Exit status 1 when some requests failed (their lines carry the error) or a batch
     was refused.
     """
-    from ...batch import ConversationLog, fetch_results
+    from ...batch import ConversationLog, check_output_is_not_input, fetch_results
 
     if log_answers and input_path is None:
         raise click.UsageError("--log needs --input (the prompts are not in the results).")
+    if input_path is not None:
+        check_output_is_not_input(output, input_path)
     app = current_app()
     term = app.term
     settings = app.use_settings(_plain_settings(base_url, api_key))

@@ -105,12 +105,17 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
         turn = session.send(text, stream=streamed,
                             resume=not (force_stream and not term.out_tty))
         live = streamed and not as_json and n <= 1 and term.incremental
-        response = show_answer(
-            term, turn, live=live, cut_off_hint="Raise --max-tokens for a longer answer.",
-            show_whole=(lambda r: term.write_json(r.to_dict())) if as_json
-            else (lambda r: _print_choices(term, r)),
-            tool_calls_notice=not as_json,
-        )
+        try:
+            response = show_answer(
+                term, turn, live=live, cut_off_hint="Raise --max-tokens for a longer answer.",
+                show_whole=(lambda r: term.write_json(r.to_dict())) if as_json
+                else (lambda r: _print_choices(term, r)),
+                tool_calls_notice=not as_json,
+            )
+        finally:
+            unstored = turn.not_stored_notice()  # a full disk: the answer is shown anyway
+            if unstored:
+                term.warn(unstored)
     assert response is not None
     if response.requested_model and response.model and settings.fallbacks and (
         response.requested_model != response.model
@@ -120,7 +125,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     if show_usage:
         term.status(usage_line(response, turn.cost,
                                free=settings.is_local_model(session.model)))
-    return 0
+    return 1 if turn.store_error is not None else 0
 
 
 def usage_line(response: ChatResponse, cost: Cost | None, *, free: bool = False) -> str:

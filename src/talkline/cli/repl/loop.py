@@ -211,6 +211,9 @@ class Repl:
             term.error(exc)
             if exc.exit_code == 1:
                 term.status("/retry to try again.")
+        unstored = turn.not_stored_notice() if turn is not None else None
+        if unstored:  # a full disk: the answer was shown, and is not kept
+            term.warn(unstored)
         return turn
 
     # -- commands
