@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, closing
 from typing import Any, Protocol
 
-from ..errors import APIConnectionError
+from ..errors import APIConnectionError, ResponseFormatError
 from ..types import ChatDelta, ChatResponse
 from .connection import AsyncConnection, Connection, ConnectionCore, HeadersCallback
 from .decode import StreamDecoder
-from .parse import parse_chat_response
+from .parse import parse_chat_response, redacted
 from .status_errors import error_from_event
 
 __all__ = ["ChatCall", "StreamDecoder", "acomplete", "astream", "complete", "stream"]
@@ -55,7 +55,10 @@ def _response(conn: ConnectionCore, data: dict[str, Any], request_id: str | None
         err = data["error"]
         raise error_from_event(err if isinstance(err, dict) else {"message": str(err)},
                                request_id=request_id, redactor=conn.redactor)
-    return parse_chat_response(data, request_id=request_id)
+    try:
+        return parse_chat_response(data, request_id=request_id)
+    except ResponseFormatError as exc:
+        raise redacted(exc, conn.redactor) from None
 
 
 def _decoder(conn: ConnectionCore, call: ChatCall, headers: Mapping[str, str]

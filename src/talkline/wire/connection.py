@@ -18,9 +18,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from .._version import __version__
-from ..errors import APIConnectionError, APIError, ServerError
+from ..errors import APIConnectionError, APIError, ResponseFormatError, ServerError
 from ._httpx import httpx as httpx
-from .jsonload import loads
+from .jsonload import TooDeep, loads
 from .keycheck import needs_key, require_key
 from .plain_http import plain_http_warning
 from .pools import ClientPools
@@ -121,6 +121,13 @@ class ConnectionCore:
         """The answer's body as JSON, or a ServerError saying what came instead."""
         try:
             return loads(response.content)
+        except TooDeep as exc:
+            raise ResponseFormatError(
+                f"{self.redactor.text(str(response.request.url))} answered "
+                f"{response.status_code} with JSON that cannot be read: {exc}",
+                status=response.status_code, request_id=response.headers.get("x-request-id"),
+                hint="Check that the base URL points at an OpenAI-compatible server.",
+            ) from None
         except ValueError:
             url = self.redactor.text(str(response.request.url))
             snippet = self.redactor.text(repr(response.content[:120]))

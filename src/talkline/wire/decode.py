@@ -19,7 +19,7 @@ from ..errors import APIError, ResponseFormatError, ServerError, StreamInterrupt
 from ..types import ChatDelta, ToolCallDelta
 from .accumulate import StreamAccumulator
 from .jsonload import loads
-from .parse import parse_chat_response, parse_chunk
+from .parse import parse_chat_response, parse_chunk, redacted
 from .redact import Redactor
 from .sse import SSEDecoder
 from .status_errors import error_from_event
@@ -134,7 +134,7 @@ class StreamDecoder:
         try:
             deltas = parse_chunk(chunk)
         except ResponseFormatError as exc:
-            self.error = self.interrupted(exc)
+            self.error = self.interrupted(redacted(exc, self._redactor))
             return True
         for delta in deltas:
             self.acc.add(delta)
@@ -210,7 +210,10 @@ class StreamDecoder:
                                    request_id=self.request_id, redactor=self._redactor)
         if not isinstance(data, dict) or "choices" not in data:
             raise self._not_a_stream()
-        deltas = _deltas(data, self.request_id)
+        try:
+            deltas = _deltas(data, self.request_id)
+        except ResponseFormatError as exc:
+            raise redacted(exc, self._redactor) from None
         for delta in deltas:
             self.acc.add(delta)
         self.done = True

@@ -15,9 +15,10 @@ from typing import Any
 
 from ..errors import ResponseFormatError
 from ..types import ROLES, ChatDelta, ChatResponse
+from .redact import Redactor
 
 __all__ = ["MAX_TOKENS", "batch_page", "clean_text", "clean_value", "kind",
-           "parse_batch_object",
+           "parse_batch_object", "redacted",
            "parse_chat_response", "parse_chunk", "parse_list", "parse_models"]
 
 # A token count above this is not a count: 1e9 tokens is a thousand times any window.
@@ -27,6 +28,13 @@ _MAX_CREATED = 2**53
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _HINT = ("Check that the base URL points at an OpenAI-compatible server (it usually "
          "ends in /v1), or report this answer to whoever runs that server.")
+
+
+def redacted(exc: ResponseFormatError, redactor: Redactor) -> ResponseFormatError:
+    """`exc` with the key out of its message (a value quoted from the answer may hold it)."""
+    exc.message = redactor.text(exc.message)
+    exc.args = (exc.message,)
+    return exc
 
 
 def kind(value: Any) -> str:

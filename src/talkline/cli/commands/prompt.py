@@ -7,6 +7,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
+from ...errors import ConfigError
 from ..app import App, pass_app, system_replaced_notice
 from ..output.toolcalls import end_reply, show_tool_calls
 from .options import request_options
@@ -17,6 +18,19 @@ if TYPE_CHECKING:
     from ..output.terminal import Terminal
 
 
+def utf8_text(data: bytes, what: str) -> str:
+    """`data` decoded, or a ConfigError naming the first byte that is not UTF-8 (refused,
+    not replaced: a prompt is sent, and paid for, as it is)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} is not UTF-8: byte {exc.start} (0x{data[exc.start]:02x}) cannot be "
+            "decoded, so nothing was sent",
+            hint="Convert it first, e.g. iconv -f latin1 -t utf-8 FILE, or give a binary "
+                 "file as an attachment.") from None
+
+
 def read_stdin() -> str:
     if sys.stdin is None or sys.stdin.closed:
         return ""
@@ -25,7 +39,22 @@ def read_stdin() -> str:
             return ""
     except (AttributeError, ValueError):
         return ""
-    return sys.stdin.read()
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin.read()
+    return utf8_text(buffer.read(), "standard input")
+
+
+def argument_text(text: str | None) -> str | None:
+    """A command-line argument as given: Python hands bytes that are not UTF-8 over as
+    lone surrogates; those are refused like stdin that is not UTF-8."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return utf8_text(text.encode("utf-8", "surrogateescape"), "the prompt")
+    return text
 
 
 def join_prompt(prompt: str | None, stdin: str) -> str:
@@ -60,7 +89,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     """
     from ..output.answer import show_answer
 
-    text = join_prompt(prompt, read_stdin())
+    text = join_prompt(argument_text(prompt), read_stdin())
     term = app.use_terminal(sanitize_pipe=sanitize, force_stream=force_stream,
                             plain=True if plain else None)
     if not text.strip():
