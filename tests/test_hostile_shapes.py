@@ -363,3 +363,54 @@ def test_a_prompt_argument_that_is_not_utf8_is_refused(raw, talkline_home):
     assert proc.returncode == 2
     assert "the prompt is not UTF-8" in err and "byte 3 (0xe9)" in err
     assert raw.chats == 0
+
+
+def conversations(home: Path) -> int:
+    dbs = list(home.rglob("*.db"))
+    if not dbs:
+        return 0
+    with sqlite3.connect(dbs[0]) as db:
+        return int(db.execute("SELECT count(*) FROM conversations").fetchone()[0])
+
+
+GOOD = {"role": "user", "content": "first, fine"}
+BAD_IMPORTS = [
+    (b'[{"role": "user", "content": "caf\xe9"}]', "is not UTF-8: byte 33 (0xe9)"),
+    (json.dumps([GOOD, {"role": "user", "content": 5}]).encode(),
+     "message 2 in bad.json has content as a number (5): content must be a string"),
+    (json.dumps([GOOD, {"role": "assistant", "content": "x", "tool_calls": "str"}]).encode(),
+     "message 2 in bad.json has tool_calls as a string: tool_calls must be a list"),
+    (json.dumps([{"role": "assistant", "tool_calls": [{"function": {"arguments": {}}}]}]
+                ).encode(), "tool_calls[0].function.arguments as an object"),
+    (json.dumps([{"role": "user", "content": [{"type": "text", "text": 5}]}]).encode(),
+     "content[0].text as a number (5)"),
+    (json.dumps([{"role": "user", "content": "x", "prompt_tokens": "many"}]).encode(),
+     "prompt_tokens as a string: prompt_tokens must be a number"),
+    (json.dumps({"format": "talkline.conversation", "version": 2,
+                 "conversation": {"title": 5}, "messages": [GOOD]}).encode(),
+     "the conversation in bad.json has title as a number (5): title must be a string"),
+    (b"[" * 100_000 + b"]" * 100_000, "the JSON nests more than 200 levels deep"),
+    (b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "the JSON nests more than 200 levels deep"),
+]
+
+
+@pytest.mark.parametrize(("data", "said"), BAD_IMPORTS, ids=[s for _, s in BAD_IMPORTS])
+def test_history_import_of_a_bad_file_is_refused_whole(raw, talkline_home, tmp_path, data,
+                                                       said):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(data)
+    r = talkline(raw, "history", "import", str(bad))
+    assert_clean(r, talkline_home, 2)
+    assert said.replace("bad.json", str(bad)) in r.err
+    assert "nothing was imported" in r.err
+    assert conversations(talkline_home) == 0  # nothing half-imported
+
+
+def test_history_import_with_a_lone_surrogate_stores_it_replaced(raw, talkline_home,
+                                                                 tmp_path):
+    good = tmp_path / "s.json"
+    good.write_text('[{"role": "user", "content": "ok \\ud800 then"}]', encoding="utf-8")
+    r = talkline(raw, "history", "import", str(good))
+    assert_clean(r, talkline_home, 0)
+    assert rows(talkline_home) == [("user", "ok \ufffd then", "complete")]

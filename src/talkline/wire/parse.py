@@ -10,11 +10,11 @@ JSON but not UTF-8) become U+FFFD, so what is shown is what is stored.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from ..errors import ResponseFormatError
 from ..types import ROLES, ChatDelta, ChatResponse
+from ..types.text import clean_text, clean_value
 from .redact import Redactor
 
 __all__ = ["MAX_TOKENS", "batch_page", "clean_text", "clean_value", "kind",
@@ -25,7 +25,6 @@ __all__ = ["MAX_TOKENS", "batch_page", "clean_text", "clean_value", "kind",
 MAX_TOKENS = 10**9
 _MAX_INDEX = 10**6
 _MAX_CREATED = 2**53
-_SURROGATES = re.compile("[\ud800-\udfff]")
 _HINT = ("Check that the base URL points at an OpenAI-compatible server (it usually "
          "ends in /v1), or report this answer to whoever runs that server.")
 
@@ -61,26 +60,6 @@ def _error(path: str, what: str) -> ResponseFormatError:
 
 def _wrong(path: str, value: Any, want: str) -> ResponseFormatError:
     return _error(path, f"as {kind(value)}, not {want}")
-
-
-def clean_text(text: str) -> str:
-    """`text` with lone surrogates replaced by U+FFFD (so it can be encoded as UTF-8)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", text)
-    return text
-
-
-def clean_value(value: Any) -> Any:
-    """A JSON value with every string (keys included) cleaned by `clean_text`."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(str(k)): clean_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean_value(v) for v in value]
-    return value
 
 
 def _obj(value: Any, path: str, *, optional: bool = True) -> dict[str, Any]:
