@@ -414,3 +414,34 @@ def test_history_import_with_a_lone_surrogate_stores_it_replaced(raw, talkline_h
     r = talkline(raw, "history", "import", str(good))
     assert_clean(r, talkline_home, 0)
     assert rows(talkline_home) == [("user", "ok \ufffd then", "complete")]
+
+
+def test_batch_run_refuses_a_lone_surrogate_id_before_anything_is_paid(raw, talkline_home,
+                                                                       tmp_path):
+    raw.script(Canned(body=completion()))
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a\\ud800b", "prompt": "hi"}\n{"id": "ok", "prompt": "yo"}\n',
+                   encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    for _ in range(2):  # a rerun says the same, and still sends nothing
+        r = talkline(raw, "batch", "run", str(src), "-o", str(out))
+        assert_clean(r, talkline_home, 2)
+        assert "line 1: the id holds a lone surrogate" in r.err
+        assert "give the line another id" in r.err
+        assert raw.chats == 0
+
+
+def test_batch_run_keeps_an_answer_with_a_lone_surrogate(raw, talkline_home, tmp_path):
+    raw.script(Canned(body=completion(choices=[{"index": 0, "message": {
+        "role": "assistant", "content": "odd \ud800 reply"}, "finish_reason": "stop"}])))
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "s1", "prompt": "hi \\udc80 there"}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    r = talkline(raw, "batch", "run", str(src), "-o", str(out))
+    assert_clean(r, talkline_home, 0)
+    line = json.loads(out.read_text(encoding="utf-8"))
+    body = line["response"]["body"]
+    assert body["choices"][0]["message"]["content"] == "odd \ufffd reply"
+    again = talkline(raw, "batch", "run", str(src), "-o", str(out))  # resumes: nothing left
+    assert_clean(again, talkline_home, 0)
+    assert raw.chats == 1

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ..errors import APIConnectionError, ResponseFormatError
 from ..types import ChatDelta, ChatResponse
+from ..types.text import clean_value
 from .connection import AsyncConnection, Connection, ConnectionCore, HeadersCallback
 from .decode import StreamDecoder
 from .parse import parse_chat_response, redacted
@@ -45,7 +46,11 @@ def _args(call: ChatCall, *, stream: bool) -> dict[str, Any]:
     headers["Content-Type"] = "application/json"
     if stream:
         headers["Accept"] = "text/event-stream"
-    content = json.dumps(call.to_body(stream=stream), ensure_ascii=False).encode("utf-8")
+    body = call.to_body(stream=stream)
+    try:
+        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: sent replaced, as the store keeps them
+        content = json.dumps(clean_value(body), ensure_ascii=False).encode("utf-8")
     return dict(stream=stream, headers=headers, on_headers=call.on_headers, content=content)
 
 
