@@ -445,3 +445,32 @@ def test_batch_run_keeps_an_answer_with_a_lone_surrogate(raw, talkline_home, tmp
     again = talkline(raw, "batch", "run", str(src), "-o", str(out))  # resumes: nothing left
     assert_clean(again, talkline_home, 0)
     assert raw.chats == 1
+
+
+def test_a_bad_stream_chunk_does_not_end_a_repl_session(raw, talkline_home):
+    """A chunk with `choices: "x"` is an error for that turn; the session goes on."""
+    import pexpect
+
+    from .test_repl_pty import READY, spawn
+
+    raw.script(sse(chunk("Part one "), {"id": "c", "choices": "x"}),
+               sse(chunk("All good now", "stop")))
+    child = spawn(raw, talkline_home)
+    try:
+        child.expect_exact(READY)
+        child.sendline("first")
+        child.expect_exact("the server's answer has choices as a string, not a list")
+        child.expect_exact(READY)
+        child.sendline("second")
+        child.expect_exact("All good now")
+        child.expect_exact(READY)
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert "Traceback" not in (child.before or "")
+    stored = rows(talkline_home)
+    assert ("assistant", "Part one ", "interrupted") in stored
+    assert stored[-1] == ("assistant", "All good now", "complete")
+    assert raw.chats == 2
