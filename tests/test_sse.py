@@ -102,11 +102,26 @@ def test_stream_decoder_truncated():
 def test_stream_decoder_error_event_classified():
     s = StreamDecoder()
     s.feed(chunk("Hi"))
+    s.feed('data: {"error": {"message": "Rate limit reached", '
+           '"code": "rate_limit_exceeded", "type": "requests"}}\n\n')
     with pytest.raises(StreamInterrupted) as info:
-        s.feed('data: {"error": {"message": "Rate limit reached", '
-               '"code": "rate_limit_exceeded", "type": "requests"}}\n\n')
+        s.check()
     assert isinstance(info.value.cause, RateLimitError)
     s2 = StreamDecoder()
+    s2.feed('data: {"error": {"message": "boom", "type": "server_error"}}\n\n')
     with pytest.raises(StreamInterrupted) as info:
-        s2.feed('data: {"error": {"message": "boom", "type": "server_error"}}\n\n')
+        s2.finish()
     assert isinstance(info.value.cause, ServerError)
+
+
+def test_stream_decoder_text_before_an_error_event_is_handed_out():
+    """The text in the same read as an error event is shown before the error is raised,
+    and the error counts it."""
+    s = StreamDecoder()
+    deltas = s.feed(chunk("Hello, w") + 'data: {"error": {"message": "boom"}}\n\n'
+                    + chunk("never"))
+    assert "".join(d.content for d in deltas) == "Hello, w"
+    with pytest.raises(StreamInterrupted) as info:
+        s.check()
+    assert info.value.partial == "Hello, w"
+    assert "after 8 characters" in str(info.value)

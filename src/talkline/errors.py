@@ -24,6 +24,8 @@ TalklineError                      base of everything below; carries `hint` (wha
     ├── RateLimitError             429 that waiting can fix
     ├── QuotaExceededError         429 that waiting cannot fix (quota, billing, spend limit,
     │                              "Request too large"): never retried
+    ├── ResponseFormatError        an answer of the wrong shape (a field of the wrong type,
+    │                              no choices, a redirect, a non-SSE stream): not retried
     └── ServerError                >= 500, and HTML/plain bodies from proxies
         └── ResponseTooLarge       a body or stream event over its size limit: never retried
 ```
@@ -57,6 +59,7 @@ __all__ = [
     "RateLimitError",
     "RequestTimeoutError",
     "ResponseTooLarge",
+    "ResponseFormatError",
     "ServerError",
     "StreamInterrupted",
     "TalklineError",
@@ -233,6 +236,13 @@ class QuotaExceededError(APIError):
 
 class ServerError(APIError):
     """>= 500, or a non-JSON error page from a proxy."""
+
+
+class ResponseFormatError(APIError):
+    """The server answered, but not with what was asked: a field of the wrong type or out
+    of range (the message names its path), no choices, a redirect, or a body that is not
+    an event stream for a streamed request. Not retried: the same server would answer the
+    same way, and the request may already have been paid for."""
 
 
 _QUOTA_CODES = {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached"}

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import TalklineError
-from ..types import Usage
+from ..errors import ResponseFormatError, TalklineError
+from ..wire.parse import parse_chat_response
 from ._api import TERMINAL_STATUSES, BatchAPI
 from ._input import InputOptions
 from ._log import ConversationLog
@@ -91,7 +91,10 @@ def _account(summary: FetchSummary, record: dict[str, Any], catalog: Any
     body = record["response"].get("body")
     if not isinstance(body, dict):
         return None, False
-    usage = Usage.from_dict(body.get("usage"))
+    try:
+        usage = parse_chat_response(body, require_choice=False).usage
+    except ResponseFormatError:
+        return None, False  # kept in the results as sent; not counted nor priced
     if usage is not None:
         summary.prompt_tokens += usage.prompt_tokens
         summary.completion_tokens += usage.completion_tokens
@@ -209,5 +212,8 @@ def _log_line(log: ConversationLog, body: dict[str, Any], raw: bytes,
     if not isinstance(response_body, dict):
         return False
     amount, estimated = cost or (None, False)
-    log.add_batch_line(body, response_body, amount, estimated)
+    try:
+        log.add_batch_line(body, response_body, amount, estimated)
+    except ResponseFormatError:
+        return False  # an answer of the wrong shape stays in the results, unlogged
     return True

@@ -222,6 +222,14 @@ def _custom_id(value: Any) -> str:
     text = str(value)
     if not text.strip():
         raise InvalidLine("the id is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate ("\ud800") cannot be written to the results, so the line could
+        # never be recorded as answered: it would be paid for again on every run.
+        raise InvalidLine(f"the id holds a lone surrogate ({text[exc.start]!r} at character "
+                          f"{exc.start}), which cannot be stored: give the line another "
+                          "id") from None
     return text
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..types import ChatResponse
+from ..wire.parse import parse_chat_response
 
 __all__ = ["ConversationLog"]
 
@@ -58,7 +59,7 @@ class ConversationLog:
     def add_batch_line(self, body: Mapping[str, Any], response_body: Mapping[str, Any],
                        cost: float | None, cost_estimated: bool) -> None:
         """One answer fetched from the provider's Batch API (stored with `batch=1`)."""
-        response = ChatResponse.from_dict(response_body)
+        response = parse_chat_response(response_body, require_choice=False)
         self.add_response(body, response, cost, cost_estimated, batch=True)
 
     def _run(self) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError
+from ..types.text import clean_value
 
 __all__ = [
     "OutputLockedError",
@@ -74,7 +75,14 @@ class ResumeState:
 
 
 def dumps_line(record: Mapping[str, Any]) -> bytes:
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    """One results line. Lone surrogates in an answer are replaced by U+FFFD, as
+    everywhere talkline stores text (the answer was paid for: it is never dropped)."""
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return (json.dumps(clean_value(record), ensure_ascii=False, separators=(",", ":"))
+                + "\n").encode()
 
 
 def read_results(path: str | Path) -> Iterator[dict[str, Any]]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..types import ROLES
+from ..types.text import clean_text
 from ._errors import ConversationNotFound, MessageNotFound, StoreError
 from ._ids import new_id
 from ._models import (
@@ -73,7 +74,9 @@ def encode(fields: Mapping[str, Any], allowed: frozenset[str], caller: str) -> d
             raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {value!r}")
         else:
             out[name] = value
-    return out
+    # Lone surrogates (a server's `"\ud800"`, bytes that were not UTF-8) cannot be stored
+    # as UTF-8: they are replaced, as the wire replaces them in what it shows.
+    return {k: clean_text(v) if isinstance(v, str) else v for k, v in out.items()}
 
 
 def amounts(columns: Mapping[str, Any]) -> list[Any]:
@@ -92,6 +95,10 @@ def time_range(since: float | None, until: float | None) -> tuple[str, list[floa
     return where, args
 
 
+def _clean(text: str | None) -> str | None:
+    return clean_text(text) if text else None
+
+
 def insert_conversation(
     conn: sqlite3.Connection,
     model: str | None,
@@ -106,7 +113,8 @@ def insert_conversation(
             conn.execute(
                 "INSERT INTO conversations (id, title, created, updated, model, system, params) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (cid, (title or "").strip() or None, now, now, model, system, dump_object(params)),
+                (cid, _clean(title.strip() if title else None), now, now, _clean(model),
+                 _clean(system), _clean(dump_object(params))),
             )
             return cid
         except sqlite3.IntegrityError:

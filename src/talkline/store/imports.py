@@ -8,18 +8,20 @@
 - an OpenAI `messages` array, or an object with a `messages` key: role, content, name,
   tool_calls and tool_call_id are kept, replies marked as not complete are left out.
 
-Errors are `ConfigError`s that name what is wrong and where.
+Errors are `ConfigError`s that name what is wrong and where (`import_checks`); the file
+must be UTF-8 and nest at most `wire.jsonload.MAX_DEPTH` deep.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..types import ROLES
+from ..types.text import clean_value
+from ..wire.jsonload import TooDeep, loads
 from .export import EXPORT_FORMAT, EXPORT_VERSION
+from .import_checks import check_conversation, check_message
 
 if TYPE_CHECKING:
     from ._models import Conversation
@@ -44,9 +46,24 @@ class Imported:
     version: int | None = None  # talkline's format version; None for an OpenAI array
 
 
-def _loads(text: str, source: str) -> Any:
+def _loads(data: str | bytes, source: str) -> Any:
+    """The JSON in `data`: UTF-8, nested at most MAX_DEPTH deep (checked before it is
+    parsed), lone surrogates replaced like everywhere else."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{source} is not UTF-8: byte {exc.start} (0x{data[exc.start]:02x}) cannot be "
+                "decoded; nothing was imported.",
+                hint="Convert it first, e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8",
+            ) from None
     try:
-        return json.loads(text)
+        return clean_value(loads(data))
+    except TooDeep as exc:
+        raise ConfigError(f"{source} cannot be imported: {exc}; nothing was imported.",
+                          hint="A conversation export nests a few levels deep: check that "
+                               "this is the file you meant.") from None
     except ValueError as exc:
         line = getattr(exc, "lineno", "?")
         raise ConfigError(f"{source} is not valid JSON (line {line}): {exc}") from None
@@ -75,20 +92,11 @@ def _conversation(data: dict[str, Any], source: str) -> tuple[dict[str, Any], in
     return None
 
 
-def _check_role(item: object, i: int, source: str) -> None:
-    if not isinstance(item, dict) or item.get("role") not in ROLES:
-        role = item.get("role") if isinstance(item, dict) else None
-        raise ConfigError(
-            f"message {i + 1} in {source} has no valid role (got {role!r}); "
-            f"roles are {', '.join(ROLES)}."
-        )
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def read_export(text: str, *, source: str = "input") -> Imported:
+def read_export(text: str | bytes, *, source: str = "input") -> Imported:
     """The messages and conversation fields `text` holds, in any shape listed above."""
     data = _loads(text, source)
     found = _conversation(data, source) if isinstance(data, dict) else None
@@ -99,9 +107,10 @@ def read_export(text: str, *, source: str = "input") -> Imported:
             '([{"role": "user", "content": "..."}]) or a talkline export.'
         )
     for i, item in enumerate(items):
-        _check_role(item, i, source)
+        check_message(item, i, source)
     if found is not None:
         conv, version = found
+        check_conversation(conv, source)
         params = conv.get("params")
         head = conv.get("head_message_id")
         return Imported(
@@ -125,7 +134,7 @@ def read_export(text: str, *, source: str = "input") -> Imported:
 
 def import_text(
     store: ConversationStore,
-    text: str,
+    text: str | bytes,
     *,
     source: str = "input",
     title: str | None = None,

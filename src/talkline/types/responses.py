@@ -1,6 +1,8 @@
 """What comes back: `ChatResponse` (its `Choice`s and `Usage`) for a whole answer, and
-`ChatDelta` (with `ToolCallDelta`s) for each piece of a stream. Parsing is liberal: unknown
-fields are kept in `extra`, missing optional fields become None."""
+`ChatDelta` (with `ToolCallDelta`s) for each piece of a stream. `from_dict`/`from_chunk`
+build them from data of the right shape (unknown fields kept in `extra`, missing optional
+fields None); what a server sends is checked first by the wire's one parser,
+`talkline.wire.parse`, which turns a wrong shape into `ResponseFormatError`."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .connection import Connection
+from .parse import batch_page, parse_batch_object
 
 __all__ = ["cancel", "create", "list_batches", "retrieve"]
 
@@ -19,15 +20,16 @@ def create(conn: Connection, input_file_id: str, *, endpoint: str = "/v1/chat/co
     if metadata:
         body["metadata"] = dict(metadata)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-    return conn.json_object(conn.send("POST", "batches", json=body, headers=headers))
+    return parse_batch_object(conn.json_value(conn.send("POST", "batches", json=body,
+                                                        headers=headers)))
 
 
 def retrieve(conn: Connection, batch_id: str) -> dict[str, Any]:
-    return conn.json_object(conn.send("GET", f"batches/{batch_id}"))
+    return parse_batch_object(conn.json_value(conn.send("GET", f"batches/{batch_id}")))
 
 
 def cancel(conn: Connection, batch_id: str) -> dict[str, Any]:
-    return conn.json_object(conn.send("POST", f"batches/{batch_id}/cancel"))
+    return parse_batch_object(conn.json_value(conn.send("POST", f"batches/{batch_id}/cancel")))
 
 
 def list_batches(conn: Connection, *, limit: int = 20, after: str | None = None
@@ -36,5 +38,4 @@ def list_batches(conn: Connection, *, limit: int = 20, after: str | None = None
     params: dict[str, Any] = {"limit": limit}
     if after:
         params["after"] = after
-    data = conn.json_object(conn.send("GET", "batches", params=params)).get("data")
-    return [b for b in data or () if isinstance(b, dict)]
+    return batch_page(conn.json_value(conn.send("GET", "batches", params=params)))

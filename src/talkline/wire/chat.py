@@ -1,8 +1,9 @@
 """The chat completions endpoint: `POST /chat/completions`, whole or streamed.
 
-`StreamDecoder` turns the bytes of a stream into `ChatDelta`s and knows when the stream
-is complete (pure); `complete`/`stream` and their async twins send one attempt through a
-connection. What they send is any `ChatCall` (the backends' `ChatRequest` is one).
+`StreamDecoder` (in `decode`) turns the bytes of a stream into `ChatDelta`s and knows when
+the stream is complete (pure); `complete`/`stream` and their async twins send one attempt
+through a connection. What they send is any `ChatCall` (the backends' `ChatRequest` is
+one). Every answer passes through the one parser (`parse`).
 """
 
 from __future__ import annotations
@@ -12,21 +13,13 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, closing
 from typing import Any, Protocol
 
-from ..errors import (
-    APIConnectionError,
-    APIError,
-    DeadlineExceeded,
-    ResponseTooLarge,
-    ServerError,
-    StreamInterrupted,
-    TalklineError,
-)
+from ..errors import APIConnectionError, ResponseFormatError
 from ..types import ChatDelta, ChatResponse
-from .accumulate import StreamAccumulator
+from ..types.text import clean_value
 from .connection import AsyncConnection, Connection, ConnectionCore, HeadersCallback
-from .limits import check_deadline, too_large
-from .redact import Redactor
-from .sse import EventTooLarge, SSEDecoder
+from .decode import StreamDecoder
+from .limits import check_deadline
+from .parse import parse_chat_response, redacted
 from .status_errors import error_from_event
 
 __all__ = ["ChatCall", "StreamDecoder", "acomplete", "astream", "complete", "stream"]
@@ -54,106 +47,18 @@ class ChatCall(Protocol):
     def to_body(self, *, stream: bool) -> dict[str, Any]: ...
 
 
-class StreamDecoder:
-    """Bytes of a chat stream in, `ChatDelta`s out; knows when a stream is complete."""
-
-    def __init__(self, *, model: str = "", request_id: str | None = None,
-                 redactor: Redactor | None = None, max_event_bytes: int | None = None
-                 ) -> None:
-        self._sse = SSEDecoder(max_event_bytes)
-        self._redactor = redactor
-        self.acc = StreamAccumulator(model=model)
-        self.done = False
-        self.request_id = request_id
-
-    def feed(self, text: str) -> list[ChatDelta]:
-        if self.done:
-            return []
-        out: list[ChatDelta] = []
-        try:
-            events = self._sse.feed(text)
-        except EventTooLarge:
-            limit = self._sse.max_size or 0
-            raise self.interrupted(too_large("one stream event", limit, "max_event_bytes")
-                                   ) from None
-        for event in events:
-            data = event.data.strip()
-            if data == "[DONE]":
-                self.done = True
-                break
-            if not data:
-                continue
-            try:
-                chunk = json.loads(data)
-            except ValueError:
-                shown = self._redactor.text(data[:80]) if self._redactor else data[:80]
-                raise self.interrupted(
-                    ServerError(f"the server sent a stream event that is not JSON: {shown!r}")
-                ) from None
-            if not isinstance(chunk, dict):
-                continue
-            if chunk.get("error"):
-                err = chunk["error"]
-                cause = error_from_event(
-                    err if isinstance(err, dict) else {"message": str(err)},
-                    request_id=self.request_id, redactor=self._redactor,
-                )
-                raise self.interrupted(cause)
-            for delta in ChatDelta.from_chunk(chunk):
-                self.acc.add(delta)
-                out.append(delta)
-        return out
-
-    @property
-    def complete(self) -> bool:
-        return self.done or self.acc.finished
-
-    def interrupted(self, cause: BaseException | None = None) -> StreamInterrupted:
-        partial = self.acc.text(0)
-        tokens = self.acc.usage.completion_tokens if self.acc.usage else 0
-        if isinstance(cause, (ResponseTooLarge, DeadlineExceeded)):
-            what = cause.message
-        elif cause is not None and not isinstance(cause, APIError):
-            what = f"the connection broke ({cause})"
-        elif cause is not None:
-            what = f"the server sent an error: {cause.message}"
-        else:
-            what = "the stream ended without a finish reason or [DONE]"
-        got = f" after {len(partial)} characters" if partial else " before any content"
-        return StreamInterrupted(
-            f"Stream interrupted{got}: {what}",
-            partial=partial,
-            partials=self.acc.texts(),
-            cause=cause,
-            completion_tokens=tokens,
-            hint=cause.hint if isinstance(cause, TalklineError) else None,
-        )
-
-    def finish(self) -> None:
-        """End of the byte stream: raise StreamInterrupted unless it was complete."""
-        if self.done:
-            return
-        leftover = self._sse.finish()
-        if leftover is not None and leftover.data.strip() == "[DONE]":
-            self.done = True
-            return
-        if not self.acc.finished:
-            raise self.interrupted()
-
-
 def _args(call: ChatCall, *, stream: bool) -> dict[str, Any]:
     headers = dict(call.headers)
     headers["Content-Type"] = "application/json"
     if stream:
         headers["Accept"] = "text/event-stream"
-    content = json.dumps(call.to_body(stream=stream), ensure_ascii=False).encode("utf-8")
+    body = call.to_body(stream=stream)
+    try:
+        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: sent replaced, as the store keeps them
+        content = json.dumps(clean_value(body), ensure_ascii=False).encode("utf-8")
     return dict(stream=stream, headers=headers, on_headers=call.on_headers, content=content,
                 deadline=call.deadline)
-
-
-def _decoder(conn: ConnectionCore, call: ChatCall, request_id: str | None) -> StreamDecoder:
-    return StreamDecoder(model=call.model, request_id=request_id, redactor=conn.redactor,
-                         max_event_bytes=conn.limits.max_event_bytes)
 
 
 def _check(decoder: StreamDecoder, deadline: float | None) -> None:
@@ -170,7 +75,18 @@ def _response(conn: ConnectionCore, data: dict[str, Any], request_id: str | None
         err = data["error"]
         raise error_from_event(err if isinstance(err, dict) else {"message": str(err)},
                                request_id=request_id, redactor=conn.redactor)
-    return ChatResponse.from_dict(data, request_id=request_id)
+    try:
+        return parse_chat_response(data, request_id=request_id)
+    except ResponseFormatError as exc:
+        raise redacted(exc, conn.redactor) from None
+
+
+def _decoder(conn: ConnectionCore, call: ChatCall, headers: Mapping[str, str]
+             ) -> StreamDecoder:
+    return StreamDecoder(model=call.model, request_id=headers.get("x-request-id"),
+                         redactor=conn.redactor,
+                         content_type=headers.get("content-type", ""),
+                         max_event_bytes=conn.limits.max_event_bytes)
 
 
 def complete(conn: Connection, call: ChatCall) -> ChatResponse:
@@ -182,17 +98,18 @@ def complete(conn: Connection, call: ChatCall) -> ChatResponse:
 def stream(conn: Connection, call: ChatCall) -> Iterator[ChatDelta]:
     """One streamed answer, delta by delta; StreamInterrupted if it ends unfinished."""
     with conn.open("POST", PATH, **_args(call, stream=True)) as response:
-        decoder = _decoder(conn, call, response.headers.get("x-request-id"))
+        decoder = _decoder(conn, call, response.headers)
         try:
             with closing(conn.iter_text(response)) as texts:
                 for text in texts:
                     yield from decoder.feed(text)
+                    decoder.check()
                     if decoder.done:
                         break
                     _check(decoder, call.deadline)
         except APIConnectionError as exc:
             raise decoder.interrupted(exc) from None
-        decoder.finish()
+        yield from decoder.finish()
 
 
 async def acomplete(conn: AsyncConnection, call: ChatCall) -> ChatResponse:
@@ -202,15 +119,17 @@ async def acomplete(conn: AsyncConnection, call: ChatCall) -> ChatResponse:
 
 async def astream(conn: AsyncConnection, call: ChatCall) -> AsyncIterator[ChatDelta]:
     async with conn.open("POST", PATH, **_args(call, stream=True)) as response:
-        decoder = _decoder(conn, call, response.headers.get("x-request-id"))
+        decoder = _decoder(conn, call, response.headers)
         try:
             async with aclosing(conn.aiter_text(response)) as texts:
                 async for text in texts:
                     for delta in decoder.feed(text):
                         yield delta
+                    decoder.check()
                     if decoder.done:
                         break
                     _check(decoder, call.deadline)
         except APIConnectionError as exc:
             raise decoder.interrupted(exc) from None
-        decoder.finish()
+        for delta in decoder.finish():
+            yield delta

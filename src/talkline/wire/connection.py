@@ -11,7 +11,6 @@ the endpoint modules (`chat`, `models`, `files`, `batches`, `tokenize`) are thin
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
@@ -19,13 +18,15 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from .._version import __version__
-from ..errors import APIConnectionError, APIError, ServerError
+from ..errors import APIConnectionError, APIError, ResponseFormatError, ServerError
 from ._httpx import httpx as httpx
+from .jsonload import TooDeep, loads
 from .keycheck import needs_key, require_key
 from .limits import Inflater, Limits, check_deadline, remaining, too_large
 from .plain_http import plain_http_warning
 from .pools import ClientPools
 from .redact import Redactor
+from .redirects import redirect_error
 from .status_errors import error_from_response
 from .timeouts import Timeouts
 from .transport_errors import map_transport_error
@@ -118,6 +119,9 @@ class ConnectionCore:
         return True
 
     def status_error(self, response: httpx.Response, content: bytes) -> APIError:
+        if 300 <= response.status_code < 400:
+            return redirect_error(response.status_code, str(response.request.url),
+                                  response.headers, self.base_url, self.redactor)
         return error_from_response(
             response.status_code, content, headers=dict(response.headers),
             base_url=self.base_url, content_type=response.headers.get("content-type", ""),
@@ -133,7 +137,14 @@ class ConnectionCore:
     def json_value(self, response: httpx.Response) -> Any:
         """The answer's body as JSON, or a ServerError saying what came instead."""
         try:
-            return json.loads(response.content)
+            return loads(response.content)
+        except TooDeep as exc:
+            raise ResponseFormatError(
+                f"{self.redactor.text(str(response.request.url))} answered "
+                f"{response.status_code} with JSON that cannot be read: {exc}",
+                status=response.status_code, request_id=response.headers.get("x-request-id"),
+                hint="Check that the base URL points at an OpenAI-compatible server.",
+            ) from None
         except ValueError:
             url = self.redactor.text(str(response.request.url))
             snippet = self.redactor.text(repr(response.content[:120]))
@@ -172,8 +183,8 @@ class Connection(ConnectionCore):
              headers: Mapping[str, str] | None = None,
              on_headers: HeadersCallback | None = None, deadline: float | None = None,
              **body: Any) -> Iterator[httpx.Response]:
-        """One request; the response (status < 400) while its body is read. An error
-        status raises its mapped error, with the body read for the message."""
+        """One request; the response (status < 300) while its body is read. An error
+        status or a redirect raises its mapped error, with the body read for the message."""
         args = self.request_args(method, path, stream=stream, root=root, headers=headers,
                                  body=body, deadline=deadline)
         try:
@@ -183,7 +194,7 @@ class Connection(ConnectionCore):
         try:
             if on_headers is not None:
                 on_headers(response.status_code, response.headers)
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 raise self.status_error(response, self.read_body(response, deadline, error=True))
             yield response
         finally:
@@ -270,7 +281,7 @@ class AsyncConnection(ConnectionCore):
             try:
                 if on_headers is not None:
                     on_headers(response.status_code, response.headers)
-                if response.status_code >= 400:
+                if response.status_code >= 300:
                     content = await self.aread_body(response, deadline, error=True)
                     raise self.status_error(response, content)
                 yield response

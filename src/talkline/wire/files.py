@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .connection import Connection
+from .parse import parse_batch_object
 
 __all__ = ["download", "upload"]
 
@@ -18,8 +19,8 @@ def upload(conn: Connection, path: Path, *, filename: str | None = None,
     """The File object of `path` uploaded; the file is read as it is sent."""
     with open(path, "rb") as fh:
         files = {"file": (filename or path.name, fh, "application/jsonl")}
-        return conn.json_object(conn.send("POST", "files", data={"purpose": purpose},
-                                          files=files))
+        return parse_batch_object(conn.json_value(conn.send(
+            "POST", "files", data={"purpose": purpose}, files=files)), "file")
 
 
 def download(conn: Connection, file_id: str, dest: IO[bytes]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .connection import AsyncConnection, Connection
+from .parse import parse_models
 
 __all__ = ["alist_models", "amodel_ids", "list_models", "model_ids"]
 
@@ -12,8 +13,7 @@ PATH = "models"
 
 
 def _items(data: Any) -> list[dict[str, Any]]:
-    items = data.get("data") if isinstance(data, dict) else data  # some servers: a bare list
-    return [m for m in items if isinstance(m, dict)] if isinstance(items, list) else []
+    return parse_models(data)  # `{"data": [...]}`, or a bare list as some servers send
 
 
 def _ids(items: list[dict[str, Any]]) -> list[str]:

@@ -161,10 +161,10 @@ def history_export(cid: str, fmt: str, output: str | None) -> None:
 
 
 @history.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.File("rb"))
 @click.option("--title", help="Title for the imported conversation.")
 @click.option("-m", "--model", help="Model to record for it.")
-def history_import(file: IO[str], title: str | None, model: str | None) -> None:
+def history_import(file: IO[bytes], title: str | None, model: str | None) -> None:
     """Import FILE: an OpenAI `messages` JSON array, or a talkline JSON export."""
     from ...store.imports import import_text
 

@@ -7,6 +7,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
+from ...errors import ConfigError
 from ..app import App, pass_app, system_replaced_notice
 from ..output.toolcalls import end_reply, show_tool_calls
 from .options import request_options
@@ -15,6 +16,19 @@ if TYPE_CHECKING:
     from ...planning.costs import Cost
     from ...types import ChatResponse
     from ..output.terminal import Terminal
+
+
+def utf8_text(data: bytes, what: str) -> str:
+    """`data` decoded, or a ConfigError naming the first byte that is not UTF-8 (refused,
+    not replaced: a prompt is sent, and paid for, as it is)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} is not UTF-8: byte {exc.start} (0x{data[exc.start]:02x}) cannot be "
+            "decoded, so nothing was sent",
+            hint="Convert it first, e.g. iconv -f latin1 -t utf-8 FILE, or give a binary "
+                 "file as an attachment.") from None
 
 
 def read_stdin(limit: int) -> str:
@@ -30,21 +44,32 @@ def read_stdin(limit: int) -> str:
     source = getattr(sys.stdin, "buffer", None)
     if source is None:  # a text stream with no bytes under it (a test's StringIO)
         text: str = sys.stdin.read(limit + 1)
-        data = text.encode("utf-8", "surrogatepass")
-    else:
-        data = source.read(limit + 1)
-    if len(data) > limit:
-        raise click.UsageError(
-            f"stdin holds more than {limit:,} bytes, the limit for a prompt. Send a shorter "
-            "text, or raise max_stdin_bytes in config.toml."
-        )
-    if source is None:
+        if len(text.encode("utf-8", "surrogatepass")) > limit:
+            raise _too_long(limit)
         return text
+    data = source.read(limit + 1)
+    if len(data) > limit:
+        raise _too_long(limit)
+    return utf8_text(data, "standard input")
+
+
+def _too_long(limit: int) -> click.UsageError:
+    return click.UsageError(
+        f"stdin holds more than {limit:,} bytes, the limit for a prompt. Send a shorter "
+        "text, or raise max_stdin_bytes in config.toml."
+    )
+
+
+def argument_text(text: str | None) -> str | None:
+    """A command-line argument as given: Python hands bytes that are not UTF-8 over as
+    lone surrogates; those are refused like stdin that is not UTF-8."""
+    if text is None:
+        return None
     try:
-        return data.decode(getattr(sys.stdin, "encoding", None) or "utf-8")
-    except (UnicodeDecodeError, LookupError):
-        raise click.UsageError("stdin is not UTF-8 text. Convert it first, for example "
-                               "with iconv -t UTF-8.") from None
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return utf8_text(text.encode("utf-8", "surrogateescape"), "the prompt")
+    return text
 
 
 def join_prompt(prompt: str | None, stdin: str) -> str:
@@ -80,7 +105,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     from ..output.answer import show_answer
 
     app.use_flags(opts)
-    text = join_prompt(prompt, read_stdin(_stdin_limit(app)))
+    text = join_prompt(argument_text(prompt), read_stdin(_stdin_limit(app)))
     term = app.use_terminal(sanitize_pipe=sanitize, force_stream=force_stream,
                             plain=True if plain else None)
     if not text.strip():

@@ -1,0 +1,239 @@
+"""The body of a streamed chat answer, decoded (pure, no I/O): `StreamDecoder`.
+
+An event stream gives `ChatDelta`s event by event, through the one parser (`parse`). A
+server may also answer a streamed request with something else, with status 200: a JSON
+error object (its error is raised, mapped like an error event), a whole JSON answer (some
+servers ignore `stream: true`: it is taken, as deltas), or any other body (an error
+quoting its start). What kind of body it is follows the Content-Type, and when that says
+nothing useful (missing, `text/plain`), the first bytes.
+
+Text received before an error event is handed out before the error is raised, so what
+the error counts ("after 8 characters") was shown and is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..errors import (
+    APIError,
+    DeadlineExceeded,
+    ResponseFormatError,
+    ResponseTooLarge,
+    ServerError,
+    StreamInterrupted,
+    TalklineError,
+)
+from ..types import ChatDelta, ToolCallDelta
+from .accumulate import StreamAccumulator
+from .jsonload import loads
+from .limits import too_large
+from .parse import parse_chat_response, parse_chunk, redacted
+from .redact import Redactor
+from .sse import EventTooLarge, SSEDecoder
+from .status_errors import error_from_event
+
+__all__ = ["MAX_WHOLE_BODY", "StreamDecoder", "body_kind"]
+
+Kind = Literal["sse", "json", "other", "sniff"]
+# A whole JSON answer to a streamed request is read up to this size.
+MAX_WHOLE_BODY = 8 << 20
+_EXCERPT = 200
+_SSE_STARTS = ("data:", "event:", "id:", "retry:", ":")
+
+
+def body_kind(content_type: str) -> Kind:
+    """What a streamed answer's body is, by its Content-Type ("sniff": look at it)."""
+    ct = content_type.split(";", 1)[0].strip().lower()
+    if ct == "text/event-stream":
+        return "sse"
+    if ct == "application/json" or ct.endswith("+json"):
+        return "json"
+    if ct in ("", "text/plain", "application/octet-stream"):
+        return "sniff"
+    return "other"
+
+
+def _sniff(text: str) -> Kind:
+    start = text.lstrip()
+    if start.startswith(("{", "[")):
+        return "json"
+    if start.startswith(_SSE_STARTS):
+        return "sse"
+    return "other"
+
+
+def _deltas(data: dict[str, Any], request_id: str | None) -> list[ChatDelta]:
+    """A whole answer as the deltas a stream of it would have sent."""
+    response = parse_chat_response(data, request_id=request_id)
+    out = []
+    for choice in response.choices:
+        msg = choice.message
+        calls = tuple(ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
+                      for i, c in enumerate(msg.tool_calls))
+        out.append(ChatDelta(index=choice.index, content=msg.text, role=msg.role,
+                             tool_calls=calls, finish_reason=choice.finish_reason or "stop",
+                             refusal=msg.refusal, model=response.model, id=response.id))
+    if response.usage is not None:
+        out.append(ChatDelta(usage=response.usage, model=response.model, id=response.id))
+    return out
+
+
+class StreamDecoder:
+    """Bytes of a chat stream in, `ChatDelta`s out; knows when a stream is complete.
+    `content_type`: the answer's Content-Type (default: an event stream)."""
+
+    def __init__(self, *, model: str = "", request_id: str | None = None,
+                 redactor: Redactor | None = None,
+                 content_type: str = "text/event-stream",
+                 max_event_bytes: int | None = None) -> None:
+        self._sse = SSEDecoder(max_event_bytes)
+        self._redactor = redactor or Redactor(())
+        self.acc = StreamAccumulator(model=model)
+        self.done = False
+        self.request_id = request_id
+        self.kind: Kind = body_kind(content_type)
+        self._content_type = content_type
+        self._body: list[str] = []
+        self._body_size = 0
+        self.error: StreamInterrupted | None = None
+
+    def feed(self, text: str) -> list[ChatDelta]:
+        """The deltas `text` completes. After an error event, `error` is set (raise it
+        with `check` once these deltas are shown)."""
+        if self.done or self.error is not None:
+            return []
+        if self.kind == "sniff" and text.strip():
+            self.kind = _sniff(text)
+        if self.kind != "sse":
+            self._body.append(text)
+            self._body_size += len(text)
+            if self.kind == "other" and self._body_size >= _EXCERPT:
+                raise self._not_a_stream()
+            if self._body_size > MAX_WHOLE_BODY:
+                raise ResponseFormatError(
+                    f"the server answered a streamed request with a body of more than "
+                    f"{MAX_WHOLE_BODY} characters that is not an event stream",
+                    status=200, request_id=self.request_id)
+            return []
+        out: list[ChatDelta] = []
+        try:
+            events = self._sse.feed(text)
+        except EventTooLarge:
+            limit = self._sse.max_size or 0
+            raise self.interrupted(too_large("one stream event", limit, "max_event_bytes")
+                                   ) from None
+        for event in events:
+            data = event.data.strip()
+            if data == "[DONE]":
+                self.done = True
+                break
+            if data and self._event(data, out):
+                break
+        return out
+
+    def _event(self, data: str, out: list[ChatDelta]) -> bool:
+        """Add one event's deltas to `out`; True when it was an error (now in `error`)."""
+        try:
+            chunk = loads(data)
+        except ValueError:
+            shown = self._redactor.text(data[:80])
+            self.error = self.interrupted(
+                ServerError(f"the server sent a stream event that is not JSON: {shown!r}"))
+            return True
+        if isinstance(chunk, dict) and chunk.get("error"):
+            err = chunk["error"]
+            self.error = self.interrupted(error_from_event(
+                err if isinstance(err, dict) else {"message": str(err)},
+                request_id=self.request_id, redactor=self._redactor))
+            return True
+        try:
+            deltas = parse_chunk(chunk)
+        except ResponseFormatError as exc:
+            self.error = self.interrupted(redacted(exc, self._redactor))
+            return True
+        for delta in deltas:
+            self.acc.add(delta)
+            out.append(delta)
+        return False
+
+    def check(self) -> None:
+        """Raise the error an event brought, if any."""
+        if self.error is not None:
+            raise self.error
+
+    @property
+    def complete(self) -> bool:
+        return self.done or self.acc.finished
+
+    def interrupted(self, cause: BaseException | None = None) -> StreamInterrupted:
+        partial = self.acc.text(0)
+        tokens = self.acc.usage.completion_tokens if self.acc.usage else 0
+        if isinstance(cause, (ResponseTooLarge, DeadlineExceeded)):
+            what = cause.message
+        elif cause is not None and not isinstance(cause, APIError):
+            what = f"the connection broke ({cause})"
+        elif cause is not None:
+            what = f"the server sent an error: {cause.message}"
+        else:
+            what = "the stream ended without a finish reason or [DONE]"
+        got = f" after {len(partial)} characters" if partial else " before any content"
+        return StreamInterrupted(
+            f"Stream interrupted{got}: {what}",
+            partial=partial,
+            partials=self.acc.texts(),
+            cause=cause,
+            completion_tokens=tokens,
+            hint=cause.hint if isinstance(cause, TalklineError) else None,
+        )
+
+    def finish(self) -> list[ChatDelta]:
+        """End of the byte stream: the deltas of a whole JSON answer, if that is what
+        came; else raise StreamInterrupted unless the stream was complete."""
+        self.check()
+        if self.kind in ("json", "other"):
+            return self._whole()
+        if not self.done:
+            leftover = self._sse.finish()
+            if leftover is not None and leftover.data.strip() == "[DONE]":
+                self.done = True
+            elif not self.acc.finished:
+                raise self.interrupted()
+        if not self.acc.texts() and not self.acc.has_content:
+            raise ResponseFormatError(
+                "the server's stream ended without any choice: no answer came back",
+                hint="Check that the base URL points at an OpenAI-compatible server.",
+                status=200, request_id=self.request_id)
+        return []
+
+    def _not_a_stream(self) -> ResponseFormatError:
+        text = "".join(self._body)
+        excerpt = self._redactor.text(" ".join(text.split())[:_EXCERPT])
+        what = self._content_type.split(";", 1)[0].strip() or "no Content-Type"
+        return ResponseFormatError(
+            f"the server answered a streamed request with {what} instead of an event "
+            f"stream: {excerpt!r}" if excerpt else
+            f"the server answered a streamed request with an empty {what} body",
+            hint="Check the base URL: a proxy or a server that is not OpenAI-compatible "
+                 "may be answering.", status=200, request_id=self.request_id)
+
+    def _whole(self) -> list[ChatDelta]:
+        text = "".join(self._body)
+        try:
+            data = loads(text) if self.kind == "json" else None
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("error"):
+            err = data["error"]
+            raise error_from_event(err if isinstance(err, dict) else {"message": str(err)},
+                                   request_id=self.request_id, redactor=self._redactor)
+        if not isinstance(data, dict) or "choices" not in data:
+            raise self._not_a_stream()
+        try:
+            deltas = _deltas(data, self.request_id)
+        except ResponseFormatError as exc:
+            raise redacted(exc, self._redactor) from None
+        for delta in deltas:
+            self.acc.add(delta)
+        self.done = True
+        return deltas
