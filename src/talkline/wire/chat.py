@@ -47,6 +47,7 @@ class StreamDecoder:
                  redactor: Redactor | None = None) -> None:
         self._sse = SSEDecoder()
         self._redactor = redactor
+        self._answer = redactor.answer() if redactor else None
         self.acc = StreamAccumulator(model=model)
         self.done = False
         self.request_id = request_id
@@ -71,6 +72,8 @@ class StreamDecoder:
                 ) from None
             if not isinstance(chunk, dict):
                 continue
+            if self._answer is not None:
+                chunk = self._answer.value(chunk)
             if chunk.get("error"):
                 err = chunk["error"]
                 cause = error_from_event(
@@ -138,7 +141,8 @@ def _response(conn: ConnectionCore, data: dict[str, Any], request_id: str | None
 def complete(conn: Connection, call: ChatCall) -> ChatResponse:
     """One whole answer."""
     response = conn.send("POST", PATH, **_args(call, stream=False))
-    return _response(conn, conn.json_object(response), response.headers.get("x-request-id"))
+    with conn.redacting():
+        return _response(conn, conn.json_object(response), response.headers.get("x-request-id"))
 
 
 def stream(conn: Connection, call: ChatCall) -> Iterator[ChatDelta]:
@@ -159,7 +163,8 @@ def stream(conn: Connection, call: ChatCall) -> Iterator[ChatDelta]:
 
 async def acomplete(conn: AsyncConnection, call: ChatCall) -> ChatResponse:
     response = await conn.send("POST", PATH, **_args(call, stream=False))
-    return _response(conn, conn.json_object(response), response.headers.get("x-request-id"))
+    with conn.redacting():
+        return _response(conn, conn.json_object(response), response.headers.get("x-request-id"))
 
 
 async def astream(conn: AsyncConnection, call: ChatCall) -> AsyncIterator[ChatDelta]:

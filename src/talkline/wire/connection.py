@@ -19,7 +19,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from .._version import __version__
-from ..errors import APIConnectionError, APIError, ServerError
+from ..errors import APIConnectionError, APIError, ServerError, TalklineError
+from ..settings.keys import clean_key
 from ._httpx import httpx as httpx
 from .keycheck import needs_key, require_key
 from .plain_http import plain_http_warning
@@ -56,6 +57,9 @@ class ConnectionCore:
                  headers: Mapping[str, str] | None = None,
                  on_warning: Warn | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        if api_key:
+            api_key = clean_key(api_key, "the api_key given",
+                                hint="Pass the key without extra characters.")
         self.timeouts = timeouts or Timeouts()
         sent = {"User-Agent": f"talkline/{__version__}", "Accept": "application/json"}
         if api_key:
@@ -65,6 +69,7 @@ class ConnectionCore:
         scheme, _, token = sent.get("Authorization", "").partition(" ")
         bearer = token.strip() if scheme.lower() == "bearer" else ""
         self.redactor = Redactor((api_key, bearer))
+        self.answer_redactor = self.redactor.answer()
         self._no_key = needs_key(self.base_url, api_key)
         self._warning = plain_http_warning(self.base_url, api_key or bearer)
         self._on_warning = on_warning or _log_warning
@@ -100,6 +105,16 @@ class ConnectionCore:
         return dict(method=method, url=self.url(path, root=root), headers=dict(headers or {}),
                     timeout=self.timeouts.for_stream(stream), **body)
 
+    @contextmanager
+    def redacting(self) -> Iterator[None]:
+        """The net at the wire's boundary: a talkline error raised inside, whoever made
+        it (status mapping, the stream decoder, a parser), leaves with every text it
+        carries redacted."""
+        try:
+            yield
+        except TalklineError as exc:
+            raise self.redactor.error(exc) from exc.__cause__
+
     def status_error(self, response: httpx.Response, content: bytes) -> APIError:
         return error_from_response(
             response.status_code, content, headers=dict(response.headers),
@@ -114,9 +129,10 @@ class ConnectionCore:
                                    redactor=self.redactor)
 
     def json_value(self, response: httpx.Response) -> Any:
-        """The answer's body as JSON, or a ServerError saying what came instead."""
+        """The answer's body as JSON (every string passed through `answer_redactor`), or
+        a ServerError saying what came instead."""
         try:
-            return json.loads(response.content)
+            return self.answer_redactor.value(json.loads(response.content))
         except ValueError:
             url = self.redactor.text(str(response.request.url))
             snippet = self.redactor.text(repr(response.content[:120]))
@@ -157,24 +173,25 @@ class Connection(ConnectionCore):
              ) -> Iterator[httpx.Response]:
         """One request; the response (status < 400) while its body is read. An error
         status raises its mapped error, with the body read for the message."""
-        args = self.request_args(method, path, stream=stream, root=root, headers=headers,
-                                 body=body)
-        try:
-            response = self._http.send(self._http.build_request(**args), stream=True)
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc, args["url"], before_response=True) from None
-        try:
-            if on_headers is not None:
-                on_headers(response.status_code, response.headers)
-            if response.status_code >= 400:
-                try:
-                    content = response.read()
-                except httpx.HTTPError:
-                    content = b""
-                raise self.status_error(response, content)
-            yield response
-        finally:
-            response.close()
+        with self.redacting():
+            args = self.request_args(method, path, stream=stream, root=root,
+                                     headers=headers, body=body)
+            try:
+                response = self._http.send(self._http.build_request(**args), stream=True)
+            except httpx.HTTPError as exc:
+                raise self.transport_error(exc, args["url"], before_response=True) from None
+            try:
+                if on_headers is not None:
+                    on_headers(response.status_code, response.headers)
+                if response.status_code >= 400:
+                    try:
+                        content = response.read()
+                    except httpx.HTTPError:
+                        content = b""
+                    raise self.status_error(response, content)
+                yield response
+            finally:
+                response.close()
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, its whole answer read."""
@@ -222,8 +239,15 @@ class AsyncConnection(ConnectionCore):
                    headers: Mapping[str, str] | None = None,
                    on_headers: HeadersCallback | None = None, **body: Any
                    ) -> AsyncIterator[httpx.Response]:
-        args = self.request_args(method, path, stream=stream, root=root, headers=headers,
-                                 body=body)
+        with self.redacting():
+            args = self.request_args(method, path, stream=stream, root=root,
+                                     headers=headers, body=body)
+            async with self._opened(args, on_headers) as response:
+                yield response
+
+    @asynccontextmanager
+    async def _opened(self, args: dict[str, Any], on_headers: HeadersCallback | None
+                      ) -> AsyncIterator[httpx.Response]:
         with self.pools.lease() as http:
             try:
                 response = await http.send(http.build_request(**args), stream=True)
