@@ -464,3 +464,25 @@ def test_repl_export_files_are_0600(server, talkline_home, tmp_path, umask):
         child.close()
     assert "a private remark" in out.read_text()
     assert _mode(out) == 0o600
+
+
+# ---- the redactor itself ----
+
+def test_answers_keep_prose_and_short_placeholder_keys_errors_lose_every_token():
+    from talkline.errors import ServerError, StreamInterrupted
+    from talkline.wire.redact import Redactor
+
+    long_key, short_key = "tl/CANARY_odd.key+9f8e7d6c5b4a", "ollama"
+    r = Redactor([long_key, short_key])
+    answer = r.answer()
+    assert answer.text("the bearer of bad news; ollama runs here") == \
+        "the bearer of bad news; ollama runs here"
+    assert answer.value({"content": f"key {long_key}"}) == {"content": "key ***"}
+    assert r.text(f"ollama said Bearer {long_key} and Bearer other-token-123") == \
+        "*** said Bearer *** and Bearer ***"
+    cause = ServerError(f"refused {long_key}", status=500)
+    cause.body = {"error": {"message": long_key}}
+    outer = StreamInterrupted(f"Stream interrupted: {long_key}", partial="", cause=cause)
+    assert r.error(outer) is outer
+    assert long_key not in str(outer) and long_key not in str(cause)
+    assert cause.body == {"error": {"message": "***"}}

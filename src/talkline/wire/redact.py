@@ -4,7 +4,8 @@ The configured key and the Bearer value actually sent are replaced by `***` wher
 appear, whatever their shape (not only `sk-...`), also as a server would echo them inside
 JSON (escaped quotes, backslashes, `\\/`) or in a URL (percent-encoded). A value shorter than
 `MIN_SECRET` characters is not treated as a secret: replacing it would garble every text.
-Any `Bearer <token>` in a text loses its token, whoever's it is.
+Any `Bearer <token>` (of 8 characters or more) in an error text loses its token, whoever's
+it is.
 
 Where server text enters, it passes here: every error the wire raises (`error`, applied
 once at the connection's boundary, whatever made the error), and the answers it passes on
@@ -24,7 +25,7 @@ __all__ = ["MIN_ANSWER_SECRET", "MIN_SECRET", "Redactor", "redact_key_prefixes"]
 
 MIN_SECRET = 4
 MIN_ANSWER_SECRET = 12
-_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"'<>,;\\]+")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"'<>,;\\]{8,}")
 _SK = re.compile(r"\b(sk-[A-Za-z0-9_\-]{0,3})[A-Za-z0-9_\-*]{4,}")
 
 
@@ -37,8 +38,10 @@ def redact_key_prefixes(text: str) -> str:
 class Redactor:
     """Replaces the given secrets, in every form a server may echo them, with `***`."""
 
-    def __init__(self, secrets: Iterable[str | None], *, min_length: int = MIN_SECRET) -> None:
+    def __init__(self, secrets: Iterable[str | None], *, min_length: int = MIN_SECRET,
+                 bearer: bool = True) -> None:
         self._secrets = tuple(s for s in secrets if s)
+        self._bearer = bearer
         forms: set[str] = set()
         for secret in self._secrets:
             if len(secret) < max(min_length, MIN_SECRET):
@@ -54,7 +57,7 @@ class Redactor:
         for form in self._forms:
             if form in text:
                 text = text.replace(form, "***")
-        if "earer" in text or "EARER" in text:
+        if self._bearer and ("earer" in text or "EARER" in text):
             text = _BEARER.sub(r"\1***", text)
         return text
 
@@ -92,5 +95,6 @@ class Redactor:
 
     def answer(self) -> Redactor:
         """The redactor for the answers passed on: the same secrets, the short ones
-        spared (see `MIN_ANSWER_SECRET`)."""
-        return Redactor(self._secrets, min_length=MIN_ANSWER_SECRET)
+        spared (see `MIN_ANSWER_SECRET`), and any other Bearer token left as the model
+        wrote it ("the bearer of bad news" is prose)."""
+        return Redactor(self._secrets, min_length=MIN_ANSWER_SECRET, bearer=False)
