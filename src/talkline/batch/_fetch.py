@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ResponseFormatError, TalklineError
+from ..settings.private import open_private
 from ..wire.parse import parse_chat_response
 from ._api import TERMINAL_STATUSES, BatchAPI
 from ._input import InputOptions
@@ -148,7 +149,7 @@ def fetch_results(
             index: dict[str, _Where] = {}
             costs: dict[str, tuple[float | None, bool]] = {}
             for number, file_id in enumerate(file_ids):
-                fh = open(Path(tmp) / f"{number}.jsonl", "w+b")
+                fh = open_private(Path(tmp) / f"{number}.jsonl", "w+b")
                 handles.append(fh)
                 api.download(file_id, fh)
                 for offset, raw in _lines(fh):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError
+from ..settings.private import open_private, private_fd
 from ..types.text import clean_value
 
 __all__ = [
@@ -195,7 +196,7 @@ class _Lock:
 
     def acquire(self, what: Path) -> None:
         for _ in range(10):
-            fh = open(self.path, "a+b")
+            fh = open_private(self.path, "a+b")
             if not _try_lock(fh):
                 fh.close()
                 raise OutputLockedError(
@@ -279,7 +280,7 @@ class ResultWriter:
                 resume = ResumeState(resume.done - resume.failed, frozenset(), resume.torn,
                                      resume.corrupt)
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-            fd = os.open(path, flags, 0o666)
+            fd = private_fd(path, flags)
         except BaseException:
             lock.release()
             raise

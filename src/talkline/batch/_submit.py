@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, TalklineError
+from ..settings.private import open_private
 from ._api import BatchAPI
 from ._input import BatchRequest, InputOptions, InputReport, InvalidInputError
 from ._reader import iter_requests, scan_input
@@ -102,7 +103,7 @@ def split_requests(requests: Iterable[BatchRequest], directory: Path, *,
             if fh is None:
                 number += 1
                 path = directory / f"part-{number}.jsonl"
-                fh = open(path, "wb")
+                fh = open_private(path, "wb")
                 lines = size = 0
             fh.write(data)
             lines += 1

@@ -26,12 +26,16 @@ from .defaults import (
     MAX_STDIN_BYTES,
     READ_TIMEOUT,
 )
-from .keys import KeyStore
+from .keys import KeyStore, clean_key
 from .paths import Paths
 from .redact import redact
 from .toml import load_config_file
 
 __all__ = ["Settings"]
+
+_KEY_FLAG_HINT = "Pass the key again with --key, without extra characters."
+_KEY_ENV_HINT = ("Set OPENAI_API_KEY again without extra characters (export OPENAI_API_KEY=...), "
+                 "or unset it and run: talkline keys set openai")
 
 _CHECKED = ("retries", "idle_timeout", "connect_timeout", "timeout", "rpm", "tpm",
             "daily_budget", "monthly_budget", "budget", "context_strategy", "base_url",
@@ -141,11 +145,15 @@ class Settings:
 
         # The key: flag, then environment, then the key store.
         key_source = "none"
-        key: str | None = api_key
+        # Each is stripped and checked where it is read (`clean_key`), never shown.
+        key: str | None = clean_key(api_key, "--key", hint=_KEY_FLAG_HINT) if api_key \
+            else None
+        env_key = env.get("OPENAI_API_KEY")
         if key:
             key_source = "--key"
-        elif env.get("OPENAI_API_KEY"):
-            key, key_source = env["OPENAI_API_KEY"], "OPENAI_API_KEY"
+        elif env_key and env_key.strip():
+            key = clean_key(env_key, "OPENAI_API_KEY", hint=_KEY_ENV_HINT)
+            key_source = "OPENAI_API_KEY"
         else:
             key_name = str(conf.get("key_name", "openai"))
             stored = KeyStore(paths).get(key_name)

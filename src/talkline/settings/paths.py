@@ -50,10 +50,21 @@ class Paths:
         )
 
     def ensure_private_dir(self, path: Path) -> Path:
-        """Create a directory readable by the user only (0700)."""
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            path.chmod(0o700)
-        except OSError:
-            pass
+        """Create a directory readable by the user only (0700), with its missing parents.
+        Only folders created here get that mode: an existing folder (a `TALKLINE_HOME`
+        the user made) keeps the mode it has."""
+        missing: list[Path] = []
+        here = path
+        while not here.exists() and here != here.parent:
+            missing.append(here)
+            here = here.parent
+        for folder in reversed(missing):
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            try:
+                folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+            except OSError:
+                pass
         return path

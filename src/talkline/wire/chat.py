@@ -92,7 +92,8 @@ def _decoder(conn: ConnectionCore, call: ChatCall, headers: Mapping[str, str]
 def complete(conn: Connection, call: ChatCall) -> ChatResponse:
     """One whole answer."""
     response = conn.send("POST", PATH, **_args(call, stream=False))
-    return _response(conn, conn.json_object(response), response.headers.get("x-request-id"))
+    with conn.redacting():
+        return _response(conn, conn.json_object(response), response.headers.get("x-request-id"))
 
 
 def stream(conn: Connection, call: ChatCall) -> Iterator[ChatDelta]:
@@ -114,7 +115,8 @@ def stream(conn: Connection, call: ChatCall) -> Iterator[ChatDelta]:
 
 async def acomplete(conn: AsyncConnection, call: ChatCall) -> ChatResponse:
     response = await conn.send("POST", PATH, **_args(call, stream=False))
-    return _response(conn, conn.json_object(response), response.headers.get("x-request-id"))
+    with conn.redacting():
+        return _response(conn, conn.json_object(response), response.headers.get("x-request-id"))
 
 
 async def astream(conn: AsyncConnection, call: ChatCall) -> AsyncIterator[ChatDelta]:

@@ -18,7 +18,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from .._version import __version__
-from ..errors import APIConnectionError, APIError, ResponseFormatError, ServerError
+from ..errors import APIConnectionError, APIError, ResponseFormatError, ServerError, TalklineError
+from ..settings.keys import clean_key
 from ._httpx import httpx as httpx
 from .jsonload import TooDeep, loads
 from .keycheck import needs_key, require_key
@@ -58,6 +59,9 @@ class ConnectionCore:
                  headers: Mapping[str, str] | None = None,
                  on_warning: Warn | None = None, limits: Limits | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        if api_key:
+            api_key = clean_key(api_key, "the api_key given",
+                                hint="Pass the key without extra characters.")
         self.timeouts = timeouts or Timeouts()
         self.limits = limits or Limits()
         sent = {"User-Agent": f"talkline/{__version__}", "Accept": "application/json"}
@@ -68,6 +72,7 @@ class ConnectionCore:
         scheme, _, token = sent.get("Authorization", "").partition(" ")
         bearer = token.strip() if scheme.lower() == "bearer" else ""
         self.redactor = Redactor((api_key, bearer))
+        self.answer_redactor = self.redactor.answer()
         self._no_key = needs_key(self.base_url, api_key)
         self._warning = plain_http_warning(self.base_url, api_key or bearer)
         self._on_warning = on_warning or _log_warning
@@ -118,6 +123,16 @@ class ConnectionCore:
         buf += chunk
         return True
 
+    @contextmanager
+    def redacting(self) -> Iterator[None]:
+        """The net at the wire's boundary: a talkline error raised inside, whoever made
+        it (status mapping, the stream decoder, a parser), leaves with every text it
+        carries redacted."""
+        try:
+            yield
+        except TalklineError as exc:
+            raise self.redactor.error(exc) from exc.__cause__
+
     def status_error(self, response: httpx.Response, content: bytes) -> APIError:
         if 300 <= response.status_code < 400:
             return redirect_error(response.status_code, str(response.request.url),
@@ -135,9 +150,10 @@ class ConnectionCore:
                                    redactor=self.redactor)
 
     def json_value(self, response: httpx.Response) -> Any:
-        """The answer's body as JSON, or a ServerError saying what came instead."""
+        """The answer's body as JSON (every string passed through `answer_redactor`), or
+        a ServerError saying what came instead."""
         try:
-            return loads(response.content)
+            return self.answer_redactor.value(loads(response.content))
         except TooDeep as exc:
             raise ResponseFormatError(
                 f"{self.redactor.text(str(response.request.url))} answered "
@@ -185,20 +201,22 @@ class Connection(ConnectionCore):
              **body: Any) -> Iterator[httpx.Response]:
         """One request; the response (status < 300) while its body is read. An error
         status or a redirect raises its mapped error, with the body read for the message."""
-        args = self.request_args(method, path, stream=stream, root=root, headers=headers,
-                                 body=body, deadline=deadline)
-        try:
-            response = self._http.send(self._http.build_request(**args), stream=True)
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc, args["url"], before_response=True) from None
-        try:
-            if on_headers is not None:
-                on_headers(response.status_code, response.headers)
-            if response.status_code >= 300:
-                raise self.status_error(response, self.read_body(response, deadline, error=True))
-            yield response
-        finally:
-            response.close()
+        with self.redacting():
+            args = self.request_args(method, path, stream=stream, root=root,
+                                     headers=headers, body=body, deadline=deadline)
+            try:
+                response = self._http.send(self._http.build_request(**args), stream=True)
+            except httpx.HTTPError as exc:
+                raise self.transport_error(exc, args["url"], before_response=True) from None
+            try:
+                if on_headers is not None:
+                    on_headers(response.status_code, response.headers)
+                if response.status_code >= 300:
+                    raise self.status_error(
+                        response, self.read_body(response, deadline, error=True))
+                yield response
+            finally:
+                response.close()
 
     def read_body(self, response: httpx.Response, deadline: float | None, *,
                   error: bool = False) -> bytes:
@@ -271,8 +289,15 @@ class AsyncConnection(ConnectionCore):
                    on_headers: HeadersCallback | None = None,
                    deadline: float | None = None, **body: Any
                    ) -> AsyncIterator[httpx.Response]:
-        args = self.request_args(method, path, stream=stream, root=root, headers=headers,
-                                 body=body, deadline=deadline)
+        with self.redacting():
+            args = self.request_args(method, path, stream=stream, root=root,
+                                     headers=headers, body=body, deadline=deadline)
+            async with self._opened(args, on_headers, deadline) as response:
+                yield response
+
+    @asynccontextmanager
+    async def _opened(self, args: dict[str, Any], on_headers: HeadersCallback | None,
+                      deadline: float | None) -> AsyncIterator[httpx.Response]:
         with self.pools.lease() as http:
             try:
                 response = await http.send(http.build_request(**args), stream=True)

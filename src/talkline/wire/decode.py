@@ -89,6 +89,7 @@ class StreamDecoder:
                  max_event_bytes: int | None = None) -> None:
         self._sse = SSEDecoder(max_event_bytes)
         self._redactor = redactor or Redactor(())
+        self._answer = redactor.answer() if redactor else None
         self.acc = StreamAccumulator(model=model)
         self.done = False
         self.request_id = request_id
@@ -141,6 +142,8 @@ class StreamDecoder:
             self.error = self.interrupted(
                 ServerError(f"the server sent a stream event that is not JSON: {shown!r}"))
             return True
+        if self._answer is not None and isinstance(chunk, dict):
+            chunk = self._answer.value(chunk)
         if isinstance(chunk, dict) and chunk.get("error"):
             err = chunk["error"]
             self.error = self.interrupted(error_from_event(

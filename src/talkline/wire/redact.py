@@ -4,6 +4,13 @@ The configured key and the Bearer value actually sent are replaced by `***` wher
 appear, whatever their shape (not only `sk-...`), also as a server would echo them inside
 JSON (escaped quotes, backslashes, `\\/`) or in a URL (percent-encoded). A value shorter than
 `MIN_SECRET` characters is not treated as a secret: replacing it would garble every text.
+Any `Bearer <token>` (of 8 characters or more) in an error text loses its token, whoever's
+it is.
+
+Where server text enters, it passes here: every error the wire raises (`error`, applied
+once at the connection's boundary, whatever made the error), and the answers it passes on
+(`answer`: only secrets of at least `MIN_ANSWER_SECRET` characters, so that a short
+placeholder key such as `ollama` does not garble the model's words).
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MIN_SECRET", "Redactor", "redact_key_prefixes"]
+__all__ = ["MIN_ANSWER_SECRET", "MIN_SECRET", "Redactor", "redact_key_prefixes"]
 
 MIN_SECRET = 4
+MIN_ANSWER_SECRET = 12
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"'<>,;\\]{8,}")
 _SK = re.compile(r"\b(sk-[A-Za-z0-9_\-]{0,3})[A-Za-z0-9_\-*]{4,}")
 
 
@@ -29,10 +38,13 @@ def redact_key_prefixes(text: str) -> str:
 class Redactor:
     """Replaces the given secrets, in every form a server may echo them, with `***`."""
 
-    def __init__(self, secrets: Iterable[str | None]) -> None:
+    def __init__(self, secrets: Iterable[str | None], *, min_length: int = MIN_SECRET,
+                 bearer: bool = True) -> None:
+        self._secrets = tuple(s for s in secrets if s)
+        self._bearer = bearer
         forms: set[str] = set()
-        for secret in secrets:
-            if not secret or len(secret) < MIN_SECRET:
+        for secret in self._secrets:
+            if len(secret) < max(min_length, MIN_SECRET):
                 continue
             escaped = json.dumps(secret)[1:-1]
             forms.update({secret, escaped, escaped.replace("/", "\\/"),
@@ -41,19 +53,16 @@ class Redactor:
         # Longest first, so that a form containing another is replaced whole.
         self._forms = sorted(forms, key=len, reverse=True)
 
-    def __bool__(self) -> bool:
-        return bool(self._forms)
-
     def text(self, text: str) -> str:
         for form in self._forms:
             if form in text:
                 text = text.replace(form, "***")
+        if self._bearer and ("earer" in text or "EARER" in text):
+            text = _BEARER.sub(r"\1***", text)
         return text
 
     def value(self, value: Any) -> Any:
         """A decoded JSON value (or any str/list/dict tree) with every string redacted."""
-        if not self._forms:
-            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
@@ -62,3 +71,30 @@ class Redactor:
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
         return value
+
+    def error(self, exc: BaseException) -> BaseException:
+        """`exc` (a talkline error) with every text it carries redacted, in place; its
+        cause too. Returned for `raise redactor.error(exc)`."""
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            self._redact_fields(current)
+            current = getattr(current, "cause", None) or current.__cause__
+        return exc
+
+    def _redact_fields(self, exc: BaseException) -> None:
+        for name in ("message", "hint", "url", "reason", "code", "type", "param"):
+            value = getattr(exc, name, None)
+            if isinstance(value, str):
+                setattr(exc, name, self.text(value))
+        for name in ("body", "headers"):
+            if getattr(exc, name, None) is not None:
+                setattr(exc, name, self.value(getattr(exc, name)))
+        exc.args = tuple(self.text(a) if isinstance(a, str) else a for a in exc.args)
+
+    def answer(self) -> Redactor:
+        """The redactor for the answers passed on: the same secrets, the short ones
+        spared (see `MIN_ANSWER_SECRET`), and any other Bearer token left as the model
+        wrote it ("the bearer of bad news" is prose)."""
+        return Redactor(self._secrets, min_length=MIN_ANSWER_SECRET, bearer=False)

@@ -9,6 +9,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
+from ...settings.private import open_private
 from ..app import current_app
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def history_export(cid: str, fmt: str, output: str | None) -> None:
     with _store() as store:
         text = export_text(store, cid, fmt)
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
+        with open_private(output, "w", encoding="utf-8") as fh:
             fh.write(text)
         current_app().term.status(f"Wrote {output}")
     else:

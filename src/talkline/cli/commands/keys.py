@@ -8,6 +8,8 @@ import click
 
 from ..app import current_app
 
+_MAX_KEY_INPUT = 64 * 1024
+
 
 @click.group()
 def keys() -> None:
@@ -27,7 +29,8 @@ def keys_set(name: str, value: str | None) -> None:
     store = KeyStore(Paths.resolve())
     if value is None:
         if sys.stdin is not None and not sys.stdin.isatty():
-            value = sys.stdin.readline()
+            # All of it (bounded): a key broken over lines is refused, not cut short.
+            value = sys.stdin.read(_MAX_KEY_INPUT)
         else:
             value = click.prompt(f"Enter the key for {name}", hide_input=True)
     store.set(name, value)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...errors import StreamInterrupted, TalklineError
+from ...settings.private import open_private
 from ..output.answer import show_answer
 from .gauge import window_gauge
 from .typeahead import TypeAhead
@@ -347,6 +348,6 @@ class Repl:
             self.term.warn("Nothing stored yet: send a message first.")
             return
         text = export_text(store, cid, format_for_path(arg))
-        with open(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
+        with open_private(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
             fh.write(text)
         self.term.status(f"Wrote {arg}")
