@@ -249,7 +249,7 @@ def assert_nowhere(key: str, results: list[Result], *folders: Path) -> None:
 CASES: list[tuple[str, Respond, tuple[str, ...], int, str]] = [
     # (id, mode, extra flags, exit code, what the user sees)
     ("200-text-whole", text_200, ("--no-stream",), 1, "with a body that is not JSON"),
-    ("200-text-streamed", text_200, (), 1, "Stream interrupted"),
+    ("200-text-streamed", text_200, (), 1, "instead of an event stream"),
     ("answer-echo-whole", json_200_echo, ("--no-stream",), 0, "your key is ***, keep"),
     ("answer-echo-streamed", json_200_echo, ("--stream",), 0, "your key is ***, keep"),
     ("error-event", error_event, (), 1, "is over quota"),
