@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..settings.toml import load_toml
 
-__all__ = ["PRICE_FIELDS", "Catalog", "ModelInfo", "default_catalog", "lookup",
+__all__ = ["INPUT_KINDS", "PRICE_FIELDS", "Catalog", "ModelInfo", "default_catalog", "lookup",
            "model_deadline"]
 
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "models.toml"
@@ -37,8 +37,9 @@ PRICE_FIELDS: tuple[str, ...] = (
     "batch_output",
 )
 _INT_FIELDS = ("context_window", "max_output", "deadline")
-_TEXT_FIELDS = ("read_on", "source", "note")
-_FIELDS = (*_INT_FIELDS, *PRICE_FIELDS, *_TEXT_FIELDS, "aliases")
+_TEXT_FIELDS = ("read_on", "source", "note", "image_rule")
+_FIELDS = (*_INT_FIELDS, *PRICE_FIELDS, *_TEXT_FIELDS, "aliases", "input_kinds")
+INPUT_KINDS = ("text", "image", "file", "audio")
 
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
 
@@ -60,6 +61,12 @@ class ModelInfo:
     source: str | None = None
     note: str | None = None
     aliases: tuple[str, ...] = field(default=())
+    input_kinds: tuple[str, ...] | None = None  # what it takes in; None: not known
+    image_rule: str | None = None  # how its images are counted: a key of [image_rules]
+
+    def accepts(self, kind: str) -> bool:
+        """Whether the model takes `kind` in; True when the catalog does not say."""
+        return self.input_kinds is None or kind in self.input_kinds
 
     @property
     def has_prices(self) -> bool:
@@ -69,6 +76,7 @@ class ModelInfo:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["aliases"] = list(self.aliases)
+        out["input_kinds"] = list(self.input_kinds) if self.input_kinds is not None else None
         return out
 
 
@@ -101,6 +109,11 @@ def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | Non
             if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
                 raise ConfigError(f"aliases in {where} must be a list of names")
             values[key] = tuple(value)
+        elif key == "input_kinds":
+            if not isinstance(value, list) or not all(v in INPUT_KINDS for v in value):
+                raise ConfigError(f"input_kinds in {where} must be a list of "
+                                  f"{', '.join(map(repr, INPUT_KINDS))}, got {value!r}")
+            values[key] = tuple(value)
         else:
             values[key] = str(value)
     return ModelInfo(**values)
@@ -109,8 +122,11 @@ def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | Non
 class Catalog:
     """Models by name, with alias resolution. Build one with `Catalog.load`."""
 
-    def __init__(self, models: Mapping[str, ModelInfo]) -> None:
+    def __init__(self, models: Mapping[str, ModelInfo],
+                 image_rules: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._models = {name.lower(): info for name, info in models.items()}
+        self.image_rules: dict[str, dict[str, Any]] = {
+            k: dict(v) for k, v in (image_rules or {}).items()}
         self._aliases: dict[str, str] = {}
         for name, info in self._models.items():
             for alias in info.aliases:
@@ -136,7 +152,8 @@ class Catalog:
         models: dict[str, ModelInfo] = {}
         for name, spec in (raw.get("models") or {}).items():
             models[name] = _entry(name, spec, f"[models.{name}] in {data_path}", None)
-        catalog = cls(models)
+        rules = raw.get("image_rules") or {}
+        catalog = cls(models, rules)
         if not overrides:
             return catalog
         if not isinstance(overrides, Mapping):
@@ -148,7 +165,7 @@ class Catalog:
             if base is not None and base_name != name.lower():
                 info = ModelInfo(**{**asdict(info), "aliases": ()})
             models[base_name if base_name == name.lower() else name] = _with_source(info, spec)
-            catalog = cls(models)
+            catalog = cls(models, rules)
         return catalog
 
     def resolve(self, model: str) -> str | None:

@@ -18,13 +18,14 @@ and make the count inexact:
   o200k, 10 on cl100k, + `name:description`; per property 3 + `name:type:description`;
   enum items 3 each; 12 at the end);
 - an assistant message's tool calls: 3 + tokens(name) + tokens(arguments) per call;
-- images: 85 tokens at `detail: low`, otherwise 765 (a 1024x1024 picture at high detail);
-  audio and files: nothing (their size is not known from the message).
+- images, files and audio: `planning.media` (the model family's image rule from the
+  catalog, PDFs and audio roughly) when the counter has a catalog; without one, images
+  are 85 tokens at `detail: low`, otherwise 765 (a 1024x1024 picture at high detail).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..types import Message
@@ -55,8 +56,10 @@ def message_rule(model: str) -> tuple[int, int]:
 
 
 def exact_message_tokens(
-    m: Message, enc: tiktoken.Encoding, per_message: int, per_name: int
+    m: Message, enc: tiktoken.Encoding, per_message: int, per_name: int,
+    media: Callable[[Mapping[str, Any]], int] | None = None,
 ) -> tuple[float, bool]:
+    """`media`, when given, estimates image, file and audio parts (`planning.media`)."""
     exact = True
     tokens = per_message + len(enc.encode_ordinary(m.role))
     content = m.content
@@ -69,6 +72,9 @@ def exact_message_tokens(
                 tokens += len(enc.encode_ordinary(str(part.get("text", ""))))
             elif kind == "refusal":
                 tokens += len(enc.encode_ordinary(str(part.get("refusal", ""))))
+            elif media is not None and kind in ("image_url", "file", "input_audio"):
+                tokens += media(part)
+                exact = False
             elif kind == "image_url":
                 detail = (part.get("image_url") or {}).get("detail", "auto")
                 tokens += _IMAGE_LOW if detail == "low" else _IMAGE_HIGH

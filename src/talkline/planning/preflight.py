@@ -15,6 +15,7 @@ from ..errors import ContextLengthExceededError
 from ..types import ChatParams, Message, Usage
 from .context import FitResult, Summary, fit_to_context, trim_for_server_error
 from .costs import Budget, check_budget, cost_of, estimate_cost, price_notice, worst_case_cost
+from .inputs import check_inputs
 from .local_counts import local_counters
 from .tokens import TokenCounter as TokenCounter
 from .user_catalog import catalog_for
@@ -59,8 +60,9 @@ def _surely_fits(messages: Sequence[Message], window: int, max_output: int | Non
     """A token is at least one byte: when the bytes (plus the per-message overhead) and the
     whole output fit, the exact count cannot say otherwise. Saves loading the tokenizer
     (~0.4 s) for the common short prompt."""
-    if max_output is None:
-        return False
+    if max_output is None or any(not isinstance(m.content, (str, type(None)))
+                                 for m in messages):
+        return False  # an image's tokens are not bounded by its text's bytes
     upper = 3 + sum(8 + len(m.text.encode("utf-8")) + len(m.name or "") for m in messages)
     upper += sum(len(tc.arguments) + len(tc.name) + 8 for m in messages for tc in m.tool_calls)
     return upper + max_output <= window
@@ -73,8 +75,9 @@ class Preflight:
                  counter: TokenCounter | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.counter = counter or TokenCounter(exact=local_counters(settings))
         self.catalog = catalog_for(settings)
+        self.counter = counter or TokenCounter(exact=local_counters(settings),
+                                               catalog=self.catalog)
         self.spent_this_command = 0.0
         self._told: set[str] = set()
         values: dict[str, Any] = {"daily_budget": settings.daily_budget,
@@ -97,6 +100,7 @@ class Preflight:
                 budget: bool = True) -> Prepared:
         """Fit `messages` into the model's window and check the budget; raise
         `ContextLengthExceededError` or `BudgetExceededError` before anything is sent."""
+        check_inputs(messages, model, self.catalog)
         prepared = Prepared(list(messages), params)
         user_max = params.max_completion_tokens or params.max_tokens
         limits = self.window(model)

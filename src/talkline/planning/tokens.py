@@ -29,6 +29,8 @@ from .estimates import Estimator, flat_text
 if TYPE_CHECKING:
     import tiktoken
 
+    from .catalog import Catalog
+
 __all__ = [
     "ENCODINGS",
     "Count",
@@ -109,7 +111,11 @@ class TokenCounter:
         *,
         exact: Mapping[str, ExactCounter] | None = None,
         max_entries: int = 100_000,
+        catalog: Catalog | None = None,
     ) -> None:
+        """`catalog` gives each model's image rule (`planning.media`); the shipped one
+        when not given."""
+        self._catalog = catalog
         self._exact: dict[str, ExactCounter] = dict(exact or {})
         self._estimators: dict[str, Estimator] = {}
         self._cache: dict[tuple[Any, ...], tuple[float, bool]] = {}
@@ -136,6 +142,17 @@ class TokenCounter:
         return encoding_for_model(model) is not None and self._encoding(model) is not None
 
     # -- counting
+
+    def _media(self, model: str) -> tuple[str, Callable[[Mapping[str, Any]], int]]:
+        """(the image rule's name, tokens of one image, file or audio part) for `model`."""
+        from .catalog import default_catalog
+        from .media import part_tokens
+
+        catalog = self._catalog or default_catalog()
+        info = catalog.lookup(model)
+        name = (info.image_rule if info is not None else None) or ""
+        rule = catalog.image_rules.get(name)
+        return name, lambda part: part_tokens(part, rule)
 
     def _encoding(self, model: str) -> tiktoken.Encoding | None:
         name = encoding_for_model(model)
@@ -181,18 +198,22 @@ class TokenCounter:
         enc = self._encoding(model)
         if enc is not None:
             per_message, per_name = message_rule(model)
-            key0: Any = (enc.name, per_message, per_name)
+            rule, media = self._media(model)
+            key0: Any = (enc.name, per_message, per_name, rule)
             counts: list[int] = []
             exact = True
             for m in messages:
-                n, ok = self._cached(key0, _as_message(m), enc, per_message, per_name)
+                n, ok = self._cached(key0, _as_message(m), enc, per_message, per_name, media)
                 counts.append(int(n))
                 exact = exact and ok
             return MessageCounts(tuple(counts), REPLY_PRIMING, exact, f"tiktoken:{enc.name}")
         counter = self._exact.get(model)
         est = self.estimator(model)
-        key0 = ("model", model) if counter is not None else ("estimate", est.bytes_per_token)
-        found = [self._cached_raw(key0, _as_message(m), est, counter) for m in messages]
+        rule, media = self._media(model)
+        key0 = ("model", model) if counter is not None else ("estimate", est.bytes_per_token,
+                                                              rule)
+        found = [self._cached_raw(key0, _as_message(m), est, counter, media)
+                 for m in messages]
         method = "server" if found and all(by_server for _, by_server in found) else "estimate"
         return MessageCounts(tuple(est.scale(r) for r, _ in found), est.scale(PER_REPLY),
                              False, method)
@@ -217,18 +238,20 @@ class TokenCounter:
         cache[key] = value
 
     def _cached(
-        self, key0: Any, m: Message, enc: tiktoken.Encoding, per_message: int, per_name: int
+        self, key0: Any, m: Message, enc: tiktoken.Encoding, per_message: int, per_name: int,
+        media: Callable[[Mapping[str, Any]], int] | None = None,
     ) -> tuple[float, bool]:
         key = (key0, m.role, m.name, m.tool_call_id, _content_key(m))
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        value = exact_message_tokens(m, enc, per_message, per_name)
+        value = exact_message_tokens(m, enc, per_message, per_name, media)
         self._remember(key, value)
         return value
 
     def _cached_raw(
-        self, key0: Any, m: Message, est: Estimator, counter: ExactCounter | None
+        self, key0: Any, m: Message, est: Estimator, counter: ExactCounter | None,
+        media: Callable[[Mapping[str, Any]], int] | None = None,
     ) -> tuple[float, bool]:
         """(raw units with the message overhead, whether the model's tokenizer counted)."""
         key = (key0, m.role, m.name, m.tool_call_id, _content_key(m))
@@ -236,13 +259,16 @@ class TokenCounter:
         if hit is not None:
             return hit[0], counter is not None
         text = flat_text(m)
+        extra = 0.0
+        if media is not None and isinstance(m.content, list):
+            extra = float(sum(media(p) for p in m.content if p.get("type") != "text"))
         n = counter(text) if counter is not None else None
         if n is None:
-            raw = est.raw(text) + est.per_message
+            raw = est.raw(text) + est.per_message + extra
             if counter is None:  # a tokenizer that could not count: not cached under its key
                 self._remember(key, (raw, False))
             return raw, False
-        raw = float(n) + est.per_message
+        raw = float(n) + est.per_message + extra
         self._remember(key, (raw, False))
         return raw, True
 

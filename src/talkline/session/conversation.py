@@ -9,7 +9,7 @@ did not complete are kept but not sent back to the model as if they were answers
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ContextLengthExceededError, TalklineError
@@ -18,6 +18,7 @@ from ._replies import Completion, response_fields
 from .turn import Turn as Turn
 
 if TYPE_CHECKING:
+    from ..attachments import Attachment
     from ..client import ChatStream, Client
     from ..planning.context import Summary as Summary
     from ..planning.preflight import Preflight, Prepared
@@ -97,8 +98,9 @@ class ChatSession:
     def _history_with_ids(self) -> list[tuple[Message, int | None]]:
         if self.store is None:
             return _answered_calls_only([(m, None) for m in self._memory])
+        store = self.store
         return _answered_calls_only([
-            (m.to_message(), m.id) for m in self.stored_messages()
+            (store.expand(m), m.id) for m in self.stored_messages()
             if not (m.role == "assistant" and m.status != "complete")
         ])
 
@@ -149,14 +151,27 @@ class ChatSession:
     # -- turns
 
     def send(self, text: str, *, stream: bool = True, resume: bool = True,
-             **params: Any) -> Turn:
+             attachments: Sequence[Attachment] = (), **params: Any) -> Turn:
         """Store the user's message, then ask for the reply (streamed unless `stream` is
-        false: the turn then yields each choice's whole text once it arrived)."""
+        false: the turn then yields each choice's whole text once it arrived).
+        `attachments` follow the text as content parts; their bytes are stored once."""
+        content: str | list[dict[str, Any]] = text
+        stored: str | list[dict[str, Any]] = text
+        blobs = []
+        if attachments:  # the prompt first: the instruction, then what it is about
+            from ..planning.inputs import check_inputs
+
+            first = [{"type": "text", "text": text}] if text else []
+            content = first + [a.wire_part() for a in attachments]
+            check_inputs([Message("user", content)], self.model, self.preflight.catalog)
+            pairs = [a.stored_part() for a in attachments]
+            stored = first + [p for p, _ in pairs]
+            blobs = [b for _, b in pairs if b is not None]
         self._ensure_record(text)
         if self.store is not None and self.record is not None:
-            self.store.append_message(self.record.id, "user", text)
+            self.store.append_message(self.record.id, "user", stored, blobs=blobs)
         else:
-            self._memory.append(Message("user", text))
+            self._memory.append(Message("user", content))
         return self._reply(self.request_messages(), params, stream=stream, resume=resume)
 
     def retry(self, **params: Any) -> Turn:

@@ -135,7 +135,21 @@ def m003_writer(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX messages_pending ON messages (status) WHERE status = 'pending'")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_fts, m003_writer]
+def m004_blobs(conn: sqlite3.Connection) -> None:
+    """Attachments' bytes, kept once under their SHA-256: a message's `parts` names them
+    (`{"type": "image_url", "blob": SHA256, "name": ..., "mime": ...}`)."""
+    conn.execute(
+        """CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY NOT NULL,
+            mime TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            bytes BLOB NOT NULL,
+            created REAL NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_fts, m003_writer, m004_blobs]
 
 _CREATE_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY NOT NULL, applied_at REAL)"

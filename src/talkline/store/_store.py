@@ -15,7 +15,9 @@ from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
+from ..attachments import Blob, to_stored
 from . import _queries as q
+from ._blobs import BlobsMixin, insert_blobs
 from ._database import Database
 from ._errors import ConversationNotFound, MessageNotFound, StoreError
 from ._models import (
@@ -40,7 +42,7 @@ __all__ = ["ConversationStore"]
 _by_position = operator.itemgetter(3)  # MESSAGE_COLUMNS[3]
 
 
-class ConversationStore(ReportsMixin, TransferMixin):
+class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin):
     """Conversations and their messages in one SQLite file (or in memory).
 
     Every write commits before the method returns, so a message is durable as soon as
@@ -188,14 +190,21 @@ class ConversationStore(ReportsMixin, TransferMixin):
         *,
         parent_id: int | None | EllipsisType = ...,
         status: str = "complete",
+        blobs: Sequence[Blob] = (),
         **fields: Any,
     ) -> StoredMessage:
         """Add a message under `parent_id` (default: the head) and make it the head.
 
         A parent other than the head forks a new branch (retry, edit); None starts a new
         root. The first user message titles an untitled conversation. Committed on return.
+        Content parts with embedded files (`data:` URLs, audio) are stored as references
+        to `blobs` rows (`attachments.to_stored`); `blobs` adds the blobs that parts
+        already stored as references name.
         """
         q.check_role(role)
+        if content is not None and not isinstance(content, str):
+            content, found = to_stored(content)
+            blobs = [*blobs, *found]
         columns = q.encode(fields, q.APPEND_FIELDS, "append_message")
         columns.update(q.encode({"content": content, "status": status}, q.UPDATABLE_FIELDS, ""))
         if status == "pending":  # who writes it: see _writers
@@ -210,6 +219,7 @@ class ConversationStore(ReportsMixin, TransferMixin):
             if row is None:
                 raise ConversationNotFound(f"No conversation has the id {conversation_id!r}.")
             head, title = row
+            insert_blobs(conn, blobs)
             parent = head if isinstance(parent_id, EllipsisType) else parent_id
             position = 0
             if parent is not None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..attachments import Blob, to_stored
 from ..types import Message
 from . import _queries as q
+from ._blobs import insert_blobs
 from ._database import Database
 from ._models import Conversation, split_content, title_from_text
 
@@ -30,6 +32,7 @@ class TransferMixin:
         system: str | None = None,
         params: Mapping[str, Any] | None = None,
         head: int | None = None,
+        blobs: Sequence[Blob] = (),
     ) -> Conversation:
         """A new conversation from an OpenAI `messages` array (or our export's messages).
 
@@ -55,6 +58,9 @@ class TransferMixin:
                 known["content"] = item["parts"]
             created = known.pop("created", None)
             known.setdefault("content", None)
+            if isinstance(known["content"], list):  # embedded files become blobs
+                known["content"], found = to_stored(known["content"])
+                blobs = [*blobs, *found]
             columns = q.encode(known, q.UPDATABLE_FIELDS, "import_messages")
             link = (item["id"], item.get("parent_id")) if tree else None
             prepared.append((role, columns, created, link))
@@ -62,6 +68,7 @@ class TransferMixin:
 
         def txn(conn: sqlite3.Connection) -> Conversation:
             cid = q.insert_conversation(conn, model, system, params, title)
+            insert_blobs(conn, blobs)
             new_ids: dict[int, int] = {}
             parents: dict[int, int | None] = {}
             depth: dict[int | None, int] = {None: -1}

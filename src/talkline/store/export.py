@@ -5,7 +5,7 @@ the REPL's `/export`. talkline's JSON has one shape (`to_json`), read back by
 `talkline.store.imports.read_export` together with the older shapes:
 
 ```json
-{"format": "talkline.conversation", "version": 2,
+{"format": "talkline.conversation", "version": 3,
  "conversation": {"id": "...", "title": "...", "model": "...", "system": "...",
                   "params": {}, "head_message_id": 3, "turns": 1, ...},
  "messages": [{"id": 1, "parent_id": null, "role": "user", "content": "...",
@@ -15,18 +15,29 @@ the REPL's `/export`. talkline's JSON has one shape (`to_json`), read back by
 
 `messages` holds every message, other branches included, oldest first; `parent_id` links
 each to the one it answers and `head_message_id` names the tip of the active branch.
+
+Version 3 adds attachments: a message's `content` parts name their bytes by SHA-256
+(`{"type": "image_url", "blob": "1a2b…", "name": "cat.png", "mime": "image/png", ...}`),
+and `"blobs": {"1a2b…": {"mime": "image/png", "size": 34567, "data": BASE64}}` holds each
+one once. The reader checks every hash. Versions 1 and 2 (no blobs) still import.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..attachments import describe
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ..attachments import Blob
+    from ..types import Message
     from ._models import Conversation, StoredMessage
     from ._store import ConversationStore
 
@@ -34,6 +45,7 @@ __all__ = [
     "EXPORT_FORMAT",
     "EXPORT_VERSION",
     "FORMATS",
+    "blob_hashes",
     "export_text",
     "format_for_path",
     "to_json",
@@ -43,7 +55,7 @@ __all__ = [
 
 FORMATS = ("md", "json", "openai")
 EXPORT_FORMAT = "talkline.conversation"
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 
 _HEADINGS = {"user": "User", "assistant": "Assistant", "tool": "Tool",
              "system": "System", "developer": "Developer"}
@@ -53,28 +65,45 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
-def to_openai(conv: Conversation, messages: Sequence[StoredMessage]) -> list[dict[str, Any]]:
+def to_openai(conv: Conversation, messages: Sequence[StoredMessage],
+              expand: Callable[[StoredMessage], Message] | None = None
+              ) -> list[dict[str, Any]]:
     """A `messages` array the API accepts as is: the system prompt first, then every
-    complete turn of the active branch (replies that did not complete are left out)."""
+    complete turn of the active branch (replies that did not complete are left out).
+    `expand` (`ConversationStore.expand`) puts attachments' bytes back in."""
     out: list[dict[str, Any]] = []
     if conv.system:
         out.append({"role": "system", "content": conv.system})
     for m in messages:
         if m.role == "assistant" and m.status != "complete":
             continue
-        out.append(m.to_message().to_dict())
+        out.append((expand(m) if expand else m.to_message()).to_dict())
     return out
 
 
-def to_json(conv: Conversation, messages: Sequence[StoredMessage]) -> dict[str, Any]:
+def to_json(conv: Conversation, messages: Sequence[StoredMessage],
+            blobs: Mapping[str, Blob] | None = None) -> dict[str, Any]:
     """Everything we know, for `history import` and for other tools: pass every message
-    (`ConversationStore.all_messages`) to keep the other branches too."""
-    return {
+    (`ConversationStore.all_messages`) to keep the other branches too, and the blobs
+    their attachments name (without them the export names attachments it does not hold)."""
+    out: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "conversation": conv.to_dict(),
         "messages": [m.to_dict() for m in messages],
     }
+    if blobs:
+        out["blobs"] = {sha: {"mime": b.mime, "size": len(b.data),
+                              "data": base64.b64encode(b.data).decode("ascii")}
+                        for sha, b in sorted(blobs.items())}
+    return out
+
+
+def blob_hashes(messages: Sequence[StoredMessage]) -> list[str]:
+    """The SHA-256s the messages' attachments name."""
+    from ..attachments import is_stored
+
+    return [str(p["blob"]) for m in messages for p in (m.parts or ()) if is_stored(p)]
 
 
 def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
@@ -94,6 +123,8 @@ def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
         lines += [f"## {heading}", ""]
         if m.content or not m.tool_calls:
             lines += [m.content or "", ""]
+        shown = [d for d in map(describe, m.parts or ()) if d]
+        lines += [*shown, ""] if shown else []
         lines += [f"- tool call: `{tc.name}({tc.arguments})`" for tc in m.tool_calls]
         lines += [""] if m.tool_calls else []
     return "\n".join(lines).rstrip() + "\n"
@@ -110,9 +141,11 @@ def export_text(store: ConversationStore, conversation_id: str, fmt: str) -> str
         raise ConfigError(f"Unknown export format {fmt!r}: use one of {', '.join(FORMATS)}.")
     conv = store.get_conversation(conversation_id)
     if fmt == "json":
-        return _dumps(to_json(conv, store.all_messages(conv.id)))
+        messages = store.all_messages(conv.id)
+        return _dumps(to_json(conv, messages, store.blobs(blob_hashes(messages))))
     path = store.messages(conv.id)
-    return to_markdown(conv, path) if fmt == "md" else _dumps(to_openai(conv, path))
+    return to_markdown(conv, path) if fmt == "md" else _dumps(
+        to_openai(conv, path, store.expand))
 
 
 def format_for_path(path: str) -> str:

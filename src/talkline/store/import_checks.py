@@ -5,12 +5,15 @@ on the whole file first, and the import is one transaction."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..types import ROLES
 
-__all__ = ["check_conversation", "check_message"]
+if TYPE_CHECKING:
+    from ..attachments import Blob
+
+__all__ = ["check_blobs", "check_conversation", "check_message"]
 
 _TEXT_FIELDS = ("name", "tool_call_id", "status", "model", "requested_model",
                 "finish_reason", "error", "request_id")
@@ -101,3 +104,45 @@ def check_conversation(conv: dict[str, Any], source: str) -> None:
             raise _bad(where, name, conv[name], "a string or null")
     if conv.get("params") is not None and not isinstance(conv["params"], dict):
         raise _bad(where, "params", conv["params"], "an object or null")
+
+
+def check_blobs(data: object, messages: list[Any], source: str) -> dict[str, Blob]:
+    """The blobs of a version 3 export, each one's bytes checked against its SHA-256, and
+    every attachment the messages name present; else a ConfigError, nothing imported."""
+    import base64
+    import binascii
+
+    from ..attachments import Blob, is_stored, sha256_of
+
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _bad(f"the export {source}", "blobs", data, "an object of SHA-256: blob")
+    out: dict[str, Blob] = {}
+    for sha, blob in data.items():
+        where = f"blob {sha[:12]}… in {source}"
+        if not isinstance(blob, dict) or not isinstance(blob.get("data"), str):
+            raise _bad(where, "data", blob.get("data") if isinstance(blob, dict) else blob,
+                       "the base64 of the attachment's bytes")
+        try:
+            raw = base64.b64decode(blob["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{where} is not valid base64; nothing was imported. Export "
+                              "the conversation again.") from None
+        if sha256_of(raw) != sha:
+            raise ConfigError(f"{where} does not match its SHA-256 (the file was changed or "
+                              "damaged); nothing was imported. Export the conversation "
+                              "again.")
+        mime = blob.get("mime")
+        out[sha] = Blob(sha, mime if isinstance(mime, str) else "application/octet-stream",
+                        raw)
+    for i, item in enumerate(messages):
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and is_stored(part) and part["blob"] not in out:
+                raise ConfigError(
+                    f"message {i + 1} in {source} attaches {part.get('name') or 'a file'} "
+                    f"(blob {str(part['blob'])[:12]}…), which the file does not hold; "
+                    "nothing was imported. Export the conversation again with `talkline "
+                    "history export ID --format json`.")
+    return out

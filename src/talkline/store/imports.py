@@ -1,7 +1,7 @@
 """Conversations in: the one reader for what `talkline history import` accepts.
 
-- talkline's JSON (`"format": "talkline.conversation", "version": 2`, see `export.py`):
-  every field and every branch is kept;
+- talkline's JSON (`"format": "talkline.conversation", "version": 3`, see `export.py`):
+  every field, every branch and every attachment (its hash checked) is kept;
 - the two older talkline shapes, so older exports still import: `{"talkline_export": 1,
   "conversation": {...}, "messages": [...]}` and `{"format": "talkline.conversation/1",
   "title": ..., "messages": [...]}` (the conversation's fields at the top level);
@@ -21,9 +21,10 @@ from ..errors import ConfigError
 from ..types.text import clean_value
 from ..wire.jsonload import TooDeep, loads
 from .export import EXPORT_FORMAT, EXPORT_VERSION
-from .import_checks import check_conversation, check_message
+from .import_checks import check_blobs, check_conversation, check_message
 
 if TYPE_CHECKING:
+    from ..attachments import Blob
     from ._models import Conversation
     from ._store import ConversationStore
 
@@ -44,6 +45,7 @@ class Imported:
     params: dict[str, Any] = field(default_factory=dict)
     head: int | None = None  # the exported id of the active branch's tip
     version: int | None = None  # talkline's format version; None for an OpenAI array
+    blobs: dict[str, Blob] = field(default_factory=dict)  # attachments' bytes, by SHA-256
 
 
 def _loads(data: str | bytes, source: str) -> Any:
@@ -113,6 +115,8 @@ def read_export(text: str | bytes, *, source: str = "input") -> Imported:
         check_conversation(conv, source)
         params = conv.get("params")
         head = conv.get("head_message_id")
+        blobs = check_blobs(data.get("blobs") if isinstance(data, dict) else None, items,
+                            source)
         return Imported(
             messages=[dict(m) for m in items],
             title=_text(conv.get("title")),
@@ -121,6 +125,7 @@ def read_export(text: str | bytes, *, source: str = "input") -> Imported:
             params=params if isinstance(params, dict) else {},
             head=head if type(head) is int else None,
             version=version,
+            blobs=blobs,
         )
     messages = []
     for item in items:
@@ -150,4 +155,5 @@ def import_text(
         system=got.system,
         params=got.params or None,
         head=got.head,
+        blobs=list(got.blobs.values()),
     )

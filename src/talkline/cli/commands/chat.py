@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..app import App, pass_app, system_replaced_notice
+from .attach import attach_option, load_all
 from .options import request_options
 
 
@@ -19,8 +20,10 @@ from .options import request_options
               help="Resume the most recent conversation.")
 @click.option("--cid", help="Resume the conversation with this id (a unique prefix will do).")
 @click.option("--no-log", is_flag=True, help="Do not store this conversation.")
+@attach_option
 @pass_app
-def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool, **opts: Any) -> None:
+def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
+         attach: tuple[str, ...] = (), **opts: Any) -> None:
     """Chat interactively, with memory. Every turn is stored (see `talkline history`)."""
     from ..repl.loop import Repl
     from ..repl.words import several_choices_refusal
@@ -28,6 +31,7 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool, **opts: An
     given_n = app.use_flags(opts).given.params.n
     if given_n is not None and given_n > 1:
         raise click.UsageError(several_choices_refusal(f"-n {given_n}"))
+    attachments = load_all(attach, allow_stdin=False)  # for the first message
     term = app.term
     app.announce()
     store, record = app.open_conversation(continue_=continue_, cid=cid, no_log=no_log)
@@ -39,5 +43,5 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool, **opts: An
     if notice:
         term.status(notice)
     with app.session(request, store, record) as session:
-        Repl(session, term, app.settings).run()
+        Repl(session, term, app.settings, attachments).run()
     sys.exit(0)

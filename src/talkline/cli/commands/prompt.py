@@ -10,6 +10,7 @@ import click
 from ...errors import ConfigError
 from ..app import App, pass_app, system_replaced_notice
 from ..output.toolcalls import end_reply, show_tool_calls
+from .attach import STDIN_PROMPT_REFUSAL, attach_option, load_all
 from .options import request_options
 
 if TYPE_CHECKING:
@@ -94,10 +95,11 @@ def join_prompt(prompt: str | None, stdin: str) -> str:
               help="Continue the most recent conversation.")
 @click.option("--cid", help="Continue the conversation with this id (a unique prefix will do).")
 @click.option("--no-log", is_flag=True, help="Do not store this exchange.")
+@attach_option
 @pass_app
 def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
            show_usage: bool, sanitize: bool, plain: bool, continue_: bool, cid: str | None,
-           no_log: bool, **opts: Any) -> int:
+           no_log: bool, attach: tuple[str, ...] = (), **opts: Any) -> int:
     """Send PROMPT (joined with piped stdin) and print the answer.
 
     Every exchange is stored (see `talkline history`) unless --no-log or `log = false`.
@@ -105,10 +107,15 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     from ..output.answer import show_answer
 
     app.use_flags(opts)
-    text = join_prompt(argument_text(prompt), read_stdin(_stdin_limit(app)))
+    stdin_attached = "-" in attach
+    if stdin_attached and not (prompt or "").strip():
+        raise click.UsageError(STDIN_PROMPT_REFUSAL)
+    attachments = load_all(attach)
+    text = join_prompt(argument_text(prompt),
+                       "" if stdin_attached else read_stdin(_stdin_limit(app)))
     term = app.use_terminal(sanitize_pipe=sanitize, force_stream=force_stream,
                             plain=True if plain else None)
-    if not text.strip():
+    if not text.strip() and not attachments:
         if prompt is None and sys.stdin is not None and _isatty(sys.stdin):
             raise click.UsageError(
                 "No prompt given. Try: talkline \"What is the capital of France?\", "
@@ -128,7 +135,8 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     with app.session(request, store, record) as session:
         streamed = not (as_json or no_stream)
         turn = session.send(text, stream=streamed,
-                            resume=not (force_stream and not term.out_tty))
+                            resume=not (force_stream and not term.out_tty),
+                            attachments=attachments)
         live = streamed and not as_json and n <= 1 and term.incremental
         try:
             response = show_answer(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ...errors import StreamInterrupted, TalklineError
 from ...settings.private import open_private
 from ..output.answer import show_answer
+from .attach import Pending
 from .gauge import window_gauge
 from .typeahead import TypeAhead
 from .words import COMMANDS, EXIT_WORDS, HELP, env_editor, several_choices_refusal
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.key_binding import KeyPressEvent
 
+    from ...attachments import Attachment
     from ...session.conversation import ChatSession
     from ...session.turn import Turn
     from ...settings import Settings
@@ -90,8 +92,10 @@ class LineReader:
 
 
 class Repl:
-    def __init__(self, session: ChatSession, term: Terminal, settings: Settings) -> None:
+    def __init__(self, session: ChatSession, term: Terminal, settings: Settings,
+                 attachments: list[Attachment] | None = None) -> None:
         self.session = session
+        self.pending = Pending(attachments)
         self.term = term
         self.settings = settings
         history = str(settings.paths.input_history) if settings.log else None
@@ -117,6 +121,7 @@ class Repl:
             "/usage": self.cmd_usage,
             "/copy": self.cmd_copy,
             "/export": self.cmd_export,
+            "/attach": self.cmd_attach,
         }
 
     # -- the loop
@@ -147,7 +152,25 @@ class Repl:
             if stripped.startswith("/"):
                 self.command(stripped)
                 continue
-            self.run_turn(functools.partial(self.session.send, text))
+            self.run_turn(functools.partial(self.send, text))
+
+    def send(self, text: str) -> Turn:
+        """`session.send` with the waiting attachments, dropped once stored."""
+        from ...attachments import AttachmentError
+
+        try:
+            turn = self.session.send(text, attachments=self.pending.take())
+        except AttachmentError:
+            raise  # refused before anything was stored: they wait for the next try
+        except BaseException:
+            self.pending.sent()
+            raise
+        self.pending.sent()
+        return turn
+
+    def cmd_attach(self, arg: str) -> None:
+        for line in self.pending.command(arg):
+            self.term.status(line)
 
     def greet(self) -> None:
         messages = self.session.stored_messages()

@@ -24,13 +24,14 @@ Commands:
   /usage                tokens and cost of this conversation
   /copy                 copy the last reply to the clipboard (or through the terminal)
   /export FILE          write the conversation (.md, .json)
+  /attach [PATH|URL]    attach a file to the next message; alone, list them; clear drops
   quit, exit, Ctrl-D    leave
 Multi-line input: Esc then Enter for a new line, or a block between lines of \"\"\".
 Ctrl-C stops a reply that is streaming; at an empty prompt, press it twice to leave.
 What you type while a reply streams waits in the next prompt."""
 COMMANDS = ["/help", "/system", "/model", "/set", "/params", "/new", "/history", "/retry",
-            "/continue", "/undo", "/edit", "/save", "/usage", "/copy", "/export", "/quit",
-            "/exit"]
+            "/continue", "/undo", "/edit", "/save", "/usage", "/copy", "/export", "/attach",
+            "/quit", "/exit"]
 
 
 def several_choices_refusal(what: str) -> str:
