@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import sqlite3
@@ -40,6 +41,9 @@ from talkline.types import Message, ToolCall
 EXPECTED_SCHEMA = [
     ("table", "_migrations",
      "CREATE TABLE _migrations (name TEXT PRIMARY KEY NOT NULL, applied_at REAL)"),
+    ("table", "blobs",
+     "CREATE TABLE blobs ( sha256 TEXT PRIMARY KEY NOT NULL, mime TEXT NOT NULL, "
+     "size INTEGER NOT NULL, bytes BLOB NOT NULL, created REAL NOT NULL )"),
     ("table", "conversations",
      "CREATE TABLE conversations ( id TEXT PRIMARY KEY NOT NULL, title TEXT, "
      "created REAL NOT NULL, updated REAL NOT NULL, model TEXT, system TEXT, params TEXT, "
@@ -92,6 +96,7 @@ EXPECTED_SCHEMA = [
     ("index", "messages_pending",
      "CREATE INDEX messages_pending ON messages (status) WHERE status = 'pending'"),
     ("index", "sqlite_autoindex__migrations_1", None),
+    ("index", "sqlite_autoindex_blobs_1", None),
     ("index", "sqlite_autoindex_conversations_1", None),
     ("table", "summaries",
      "CREATE TABLE summaries ( id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL "
@@ -297,10 +302,13 @@ def test_tool_calls_parts_and_to_message(store: ConversationStore) -> None:
         {"type": "text", "text": "this picture?"},
     ]
     user = store.append_message(conv.id, "user", parts)
-    assert user.content == "What is in this picture?" and user.parts == parts
+    assert user.content == "What is in this picture?"
+    sha = hashlib.sha256(b"\x00\x00\x00").hexdigest()  # the bytes are a blob, named by hash
+    assert user.parts is not None and user.parts[1] == {
+        "type": "image_url", "blob": sha, "name": "image", "mime": "image/png", "size": 3}
     asked = store.append_message(conv.id, "assistant", None, tool_calls=[call])
     answer = store.append_message(conv.id, "tool", "sunny", tool_call_id="call_1", name="weather")
-    assert [m.to_message() for m in store.messages(conv.id)] == [
+    assert [store.expand(m) for m in store.messages(conv.id)] == [
         Message("user", parts),
         Message("assistant", None, tool_calls=(call,)),
         Message("tool", "sunny", name="weather", tool_call_id="call_1"),

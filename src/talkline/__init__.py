@@ -30,6 +30,9 @@ _EXPORTS = {
     "ToolCall": "types",
     "RetryPolicy": "retry",
     "RateLimiter": "ratelimit",
+    "Attachment": "attachments",
+    "AttachmentError": "attachments",
+    "load_attachment": "attachments",
 }
 _ERRORS = (
     "TalklineError",
@@ -56,6 +59,7 @@ _EXPORTS.update({name: "errors" for name in _ERRORS})
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
+    from .attachments import Attachment, AttachmentError, load_attachment
     from .client import AsyncClient, Client
     from .errors import *  # noqa: F403
     from .ratelimit import RateLimiter

@@ -246,7 +246,5 @@ def split_content(
     if content is None or isinstance(content, str):
         return content, None
     parts = [dict(p) for p in content]
-    # Joined by a newline: a prompt and an attached file's text stay on lines of their own
-    # (the title is the first line).
-    text = "\n".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+    text = "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
     return text, json.dumps(parts, ensure_ascii=False)

@@ -202,9 +202,12 @@ class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin):
         already stored as references name.
         """
         q.check_role(role)
+        titled = content if isinstance(content, str) else None
         if content is not None and not isinstance(content, str):
             content, found = to_stored(content)
             blobs = [*blobs, *found]
+            titled = next((str(p.get("text")) for p in content if p.get("type") == "text"),
+                          None)  # the prompt, not an attached file's text after it
         columns = q.encode(fields, q.APPEND_FIELDS, "append_message")
         columns.update(q.encode({"content": content, "status": status}, q.UPDATABLE_FIELDS, ""))
         if status == "pending":  # who writes it: see _writers
@@ -229,7 +232,7 @@ class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin):
                 turns_sql, turns_arg = "turns + ?", int(role == "user")
             else:
                 turns_sql, turns_arg = "?", q.count_turns(conn, mid)
-            new_title = title_from_text(columns["content"]) if role == "user" else None
+            new_title = title_from_text(titled) if role == "user" else None
             conn.execute(
                 f"""UPDATE conversations SET head_message_id = ?, updated = ?,
                 turns = {turns_sql}, title = coalesce(title, ?), prompt_tokens = prompt_tokens
