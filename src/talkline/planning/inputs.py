@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..attachments import AttachmentError, kinds_of
+from ..settings.defaults import LOCAL_MODEL
 from ..types import Message
 from .catalog import Catalog
 
@@ -53,7 +54,7 @@ def check_inputs(messages: Sequence[Message], model: str, catalog: Catalog) -> N
     other = _suggest(kinds, catalog)
     fix = (f"Use a model that can, e.g. -m {other}, or leave the attachment out."
            if other else "Use a model that can, or leave the attachment out.")
-    shown = "local (the embedded model)" if info.name == "local" else model
+    shown = f"{model} (the embedded model)" if info.name == LOCAL_MODEL else model
     raise AttachmentError(
         f"{shown} cannot {what} (the catalog says it takes {takes} only), so nothing was "
         f"sent. {fix}")
