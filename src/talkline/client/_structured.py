@@ -38,8 +38,9 @@ def schema_for(schema: SchemaLike | None, params: ChatParams,
 
 
 def structured_plan(core: Core, messages: list[Message], params: ChatParams,
-                    spec: Structured, *, stream: bool, resume: bool) -> Plan:
-    """The call, its reply checked; retried once when invalid or cut."""
+                    spec: Structured, *, stream: bool, resume: bool,
+                    note: Callable[[str], None] | None = None) -> Plan:
+    """The call, its reply checked; retried once when invalid or cut (`note` is told)."""
     params = params.merge(response_format=spec.response_format())
     response = yield from plan(core, messages, params, stream=stream, resume=resume)
     value, problem = verdict(spec, response)
@@ -54,9 +55,14 @@ def structured_plan(core: Core, messages: list[Message], params: ChatParams,
         if bigger is None:
             raise _cut(response, f"at {limit} tokens, the most this model writes,")
         field = "max_completion_tokens" if params.max_completion_tokens else "max_tokens"
+        if note is not None:
+            note(f"schema: the reply was cut by the token limit at {limit} tokens; asking "
+                 f"once more with {bigger}")
         again = yield from plan(core, messages, params.merge(**{field: bigger}),
                                 stream=stream, resume=resume)
     else:
+        if note is not None:
+            note(f"schema: the reply does not match ({problem}); asking once more")
         fix = Message("user", f"Your reply does not match the JSON schema: {problem}. "
                               "Answer again with only the corrected JSON.")
         again = yield from plan(core, [*messages, _as_sent(response), fix], params,

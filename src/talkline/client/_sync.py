@@ -117,7 +117,7 @@ class Client:
             steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
         else:  # the reply checked against the schema, retried once (`_structured.py`)
             steps = structured_plan(core, as_messages(messages), chat, spec, stream=stream,
-                                    resume=resume)
+                                    resume=resume, note=self._on_warning)
         return ChatStream(lambda out: self._drive(steps, out))
 
     def _drive(self, steps: Plan, out: ChatStream) -> Iterator[ChatDelta]:
