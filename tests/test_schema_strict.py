@@ -183,3 +183,22 @@ def test_multi_wraps_the_object_in_items() -> None:
     items = spec.schema["properties"]["items"]
     assert items["type"] == "array" and items["items"]["required"] == ["title", "price"]
     assert spec.schema["required"] == ["items"]
+
+
+def test_the_local_grammar_bounds_strings_but_keeps_the_rest() -> None:
+    from talkline.backends.base import ChatRequest
+    from talkline.backends.local.requests import GRAMMAR_STRING_MAX, choice_requests
+    from talkline.types import ChatParams, Message
+
+    spec = structured("city, code: two letters, n int, tags [str]")
+    params = ChatParams(response_format=spec.response_format())
+    (sent,) = choice_requests(ChatRequest(messages=(Message("user", "hi"),), params=params),
+                              "m", None)
+    fmt = sent.params.response_format
+    assert fmt is not None
+    props = fmt["json_schema"]["schema"]["properties"]
+    assert props["city"] == {"type": "string", "maxLength": GRAMMAR_STRING_MAX}
+    assert props["code"]["description"] == "two letters"
+    assert props["n"] == {"type": "integer"}
+    assert props["tags"]["items"]["maxLength"] == GRAMMAR_STRING_MAX
+    assert fmt["json_schema"]["strict"] is True and fmt["json_schema"]["name"] == "reply"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from .check import Problem, check_reply, json_path
 from .short import TYPES, parse_short
 from .source import SchemaLike, Structured, load_schema, structured
-from .strict import Strictness, make_strict, resolve_refs
+from .strict import Strictness, bounded_strings, make_strict, resolve_refs
 
-__all__ = ["TYPES", "Problem", "SchemaLike", "Strictness", "Structured", "check_reply",
+__all__ = ["TYPES", "Problem", "SchemaLike", "Strictness", "Structured", "bounded_strings",
+           "check_reply",
            "json_path", "load_schema", "make_strict", "parse_short", "resolve_refs",
            "structured"]

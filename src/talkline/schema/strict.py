@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import SchemaError
 
-__all__ = ["MAX_DEPTH", "Strictness", "make_strict", "resolve_refs"]
+__all__ = ["MAX_DEPTH", "Strictness", "bounded_strings", "make_strict", "resolve_refs"]
 
 MAX_DEPTH = 10
 MAX_PROPERTIES = 5000
@@ -187,3 +187,21 @@ def _nullable(node: dict[str, Any]) -> dict[str, Any]:
             node = {**node, "anyOf": [*branches, {"type": "null"}]}
         return node
     return {"anyOf": [node, {"type": "null"}]}
+
+
+def bounded_strings(schema: Any, most: int) -> Any:
+    """`schema` with a `maxLength` of `most` on every string that has none: for a grammar
+    (the embedded model), so a small model at a high temperature cannot wander inside one
+    string until the token limit. A reply within the bound still matches `schema`."""
+    if isinstance(schema, list):
+        return [bounded_strings(item, most) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (v if k in ("enum", "const", "required", "default") else bounded_strings(v, most))
+           for k, v in schema.items()}
+    kind = out.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "string" in kinds and "maxLength" not in out and "enum" not in out and (
+            "pattern" not in out and "format" not in out):
+        out["maxLength"] = most
+    return out
