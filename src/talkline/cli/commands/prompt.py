@@ -213,7 +213,7 @@ def schema_of(params: ChatParams) -> Structured | None:
     return Structured.from_response_format(params.response_format)
 
 
-def with_parsed(response: ChatResponse, schema: Structured | None) -> dict[str, Any]:
+def with_parsed(response: ChatResponse, schema: Structured | None) -> dict[str, object]:
     """--json: the full response, with the checked value as `parsed` under a schema."""
     data = response.to_dict()
     if schema is not None:
