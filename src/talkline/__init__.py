@@ -29,6 +29,7 @@ _EXPORTS = {
     "Usage": "types",
     "ToolCall": "types",
     "RetryPolicy": "retry",
+    "Structured": "schema",
     "RateLimiter": "ratelimit",
     "Attachment": "attachments",
     "AttachmentError": "attachments",
@@ -53,6 +54,8 @@ _ERRORS = (
     "RateLimitError",
     "QuotaExceededError",
     "ServerError",
+    "SchemaError",
+    "SchemaValidationError",
 )
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
@@ -64,6 +67,7 @@ if TYPE_CHECKING:
     from .errors import *  # noqa: F403
     from .ratelimit import RateLimiter
     from .retry import RetryPolicy
+    from .schema import Structured
     from .settings import Settings as Settings
     from .types import ChatDelta, ChatParams, ChatResponse, Choice, Message, ToolCall, Usage
 

@@ -4,8 +4,11 @@
 TalklineError                      base of everything below; carries `hint` (what to do next)
 ├── ConfigError                    bad settings, config file, key file or flag values
 │   ├── ParamError                 a request parameter out of range (also a ValueError)
+│   └── SchemaError                a --schema / schema= that cannot be read (the column named)
 │   └── MissingKeyError            OpenAI's API with no key configured; nothing was sent
 ├── BudgetExceededError            a request would exceed a spending limit; nothing was sent
+├── SchemaValidationError          a reply that does not match the schema asked for, after the
+│                                  retry; `.path` names where, `.response` keeps the reply
 ├── StoreError                     the conversation database failed (talkline.store)
 ├── ConversationNotFound           no conversation has that id or prefix (talkline.store)
 ├── StreamInterrupted              a stream ended before it finished; `.partial` holds the text
@@ -60,6 +63,8 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseTooLarge",
     "ResponseFormatError",
+    "SchemaError",
+    "SchemaValidationError",
     "ServerError",
     "StreamInterrupted",
     "TalklineError",
@@ -99,6 +104,23 @@ class ParamError(ConfigError, ValueError):
 
 class MissingKeyError(ConfigError):
     """A request to OpenAI's API with no key: refused before anything is sent."""
+
+
+class SchemaError(ConfigError):
+    """A schema that cannot be used: short syntax that does not parse (the message names
+    the column), JSON that is not a schema, a file that cannot be read."""
+
+
+class SchemaValidationError(TalklineError):
+    """The reply does not match the schema it was asked for (bad JSON, a value of the wrong
+    type, cut by the token limit), after one retry. `path` is where (`$.items[2].price`),
+    `response` the last reply, which was paid for."""
+
+    def __init__(self, message: str, *, path: str = "$", response: Any = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.response = response
 
 
 class BudgetExceededError(TalklineError):

@@ -36,6 +36,7 @@ class RequestFlags:
     fallbacks: tuple[str, ...] = field(default=())
     budget: float | None = None
     context_strategy: str | None = None
+    schema_notice: str | None = None  # --schema that cannot be strict: why
 
     @classmethod
     def parse(cls, opts: Mapping[str, object]) -> RequestFlags:
@@ -53,6 +54,7 @@ class RequestFlags:
             values["response_format"] = {"type": "json_object"}
         for pair in _pairs(opts.get("extra_params")):
             values[pair[0]] = pair[1]
+        schema_notice = _schema(opts, values)
         max_tokens = _int(opts.get("max_tokens"))
         try:
             params = params_from_mapping(values)
@@ -72,6 +74,7 @@ class RequestFlags:
             fallbacks=_strings(opts.get("fallbacks")),
             budget=_float(opts.get("budget")),
             context_strategy=_str(opts.get("context_strategy")),
+            schema_notice=schema_notice,
         )
 
     def settings(self) -> Settings:
@@ -91,6 +94,31 @@ class RequestFlags:
             if slow is not None:
                 settings = settings.replace(deadline=float(slow))
         return settings
+
+
+def _schema(opts: Mapping[str, object], values: dict[str, object]) -> str | None:
+    """--schema as the response_format to send; the reason when it cannot be strict."""
+    text = _str(opts.get("schema"))
+    if text is None:
+        if opts.get("schema_multi"):
+            raise click.UsageError("--schema-multi needs --schema, e.g. --schema 'name, age "
+                                   "int' --schema-multi")
+        return None
+    if opts.get("json_mode"):
+        raise click.UsageError("--schema and --json-mode both ask for JSON: give only "
+                               "--schema (it asks for JSON of that shape).")
+    from ..errors import SchemaError
+    from ..schema import structured
+
+    try:
+        spec = structured(text, multi=bool(opts.get("schema_multi")))
+    except SchemaError as exc:
+        raise click.UsageError(f"{exc.message}\n{exc.hint}" if exc.hint else exc.message
+                               ) from None
+    values["response_format"] = spec.response_format()
+    if spec.strict:
+        return None
+    return f"schema: cannot be strict: {spec.reason}. Sent non-strict; the reply is checked."
 
 
 def _str(value: object) -> str | None:

@@ -12,12 +12,14 @@ from ..backends.remote import AsyncRemoteBackend
 from ..errors import TalklineError
 from ..ratelimit import RateLimiter
 from ..retry import RetryEvent, RetryPolicy
+from ..schema import SchemaLike
 from ..settings import Settings
 from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
 from ..wire.timeouts import Timeouts
 from ._core import Core, FallbackEvent, MessagesLike
 from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
 from ._streams import AsyncChatStream
+from ._structured import schema_for, structured_plan
 
 __all__ = ["AsyncClient"]
 
@@ -86,21 +88,31 @@ class AsyncClient:
         return self._remote
 
     async def complete(self, messages: MessagesLike, *, model: str | None = None,
-                       params: ChatParams | None = None, **overrides: Any) -> ChatResponse:
-        """The whole answer at once (a broken stream is never involved)."""
-        return await self._start(messages, model, params, overrides, False, True).until_done()
+                       params: ChatParams | None = None, schema: SchemaLike | None = None,
+                       **overrides: Any) -> ChatResponse:
+        """The whole answer at once (a broken stream is never involved). With `schema`
+        (a pydantic model class, a JSON schema dict, or a string: JSON, a .json path or
+        the short syntax), the reply is checked and its value is `.parsed`."""
+        stream = self._start(messages, model, params, overrides, False, True, schema)
+        return await stream.until_done()
 
     def stream(self, messages: MessagesLike, *, model: str | None = None,
                params: ChatParams | None = None, resume: bool = True,
-               **overrides: Any) -> AsyncChatStream:
+               schema: SchemaLike | None = None, **overrides: Any) -> AsyncChatStream:
         """Stream the answer; see `Client.stream`."""
-        return self._start(messages, model, params, overrides, True, resume)
+        return self._start(messages, model, params, overrides, True, resume, schema)
 
     def _start(self, messages: MessagesLike, model: str | None, params: ChatParams | None,
-               overrides: dict[str, Any], stream: bool, resume: bool) -> AsyncChatStream:
+               overrides: dict[str, Any], stream: bool, resume: bool,
+               schema: SchemaLike | None = None) -> AsyncChatStream:
         core = self._core
         chat = core.params_for(model, params, overrides)
-        steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        spec = schema_for(schema, chat, self._on_warning)
+        if spec is None:
+            steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        else:  # the reply checked against the schema, retried once (`_structured.py`)
+            steps = structured_plan(core, as_messages(messages), chat, spec, stream=stream,
+                                    resume=resume, note=self._on_warning)
         return AsyncChatStream(lambda out: self._drive(steps, out))
 
     async def _drive(self, steps: Plan, out: AsyncChatStream) -> AsyncIterator[ChatDelta]:

@@ -12,12 +12,14 @@ from ..backends.remote import RemoteBackend
 from ..errors import TalklineError
 from ..ratelimit import RateLimiter
 from ..retry import RetryEvent, RetryPolicy
+from ..schema import SchemaLike
 from ..settings import Settings
 from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
 from ..wire.timeouts import Timeouts
 from ._core import Core, FallbackEvent, MessagesLike
 from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
 from ._streams import ChatStream
+from ._structured import schema_for, structured_plan
 
 __all__ = ["Client"]
 
@@ -89,23 +91,33 @@ class Client:
         return self._remote
 
     def complete(self, messages: MessagesLike, *, model: str | None = None,
-                 params: ChatParams | None = None, **overrides: Any) -> ChatResponse:
-        """The whole answer at once (a broken stream is never involved)."""
-        return self._start(messages, model, params, overrides, False, True).until_done()
+                 params: ChatParams | None = None, schema: SchemaLike | None = None,
+                 **overrides: Any) -> ChatResponse:
+        """The whole answer at once (a broken stream is never involved). With `schema`
+        (a pydantic model class, a JSON schema dict, or a string: JSON, a .json path or
+        the short syntax), the reply is checked and its value is `.parsed`."""
+        stream = self._start(messages, model, params, overrides, False, True, schema)
+        return stream.until_done()
 
     def stream(self, messages: MessagesLike, *, model: str | None = None,
                params: ChatParams | None = None, resume: bool = True,
-               **overrides: Any) -> ChatStream:
+               schema: SchemaLike | None = None, **overrides: Any) -> ChatStream:
         """Stream the answer. A stream that breaks is retried (deltas with `restart=True`
         tell the caller to drop what it showed); with `resume=False` a break after content
         raises `StreamInterrupted` with the partial text instead."""
-        return self._start(messages, model, params, overrides, True, resume)
+        return self._start(messages, model, params, overrides, True, resume, schema)
 
     def _start(self, messages: MessagesLike, model: str | None, params: ChatParams | None,
-               overrides: dict[str, Any], stream: bool, resume: bool) -> ChatStream:
+               overrides: dict[str, Any], stream: bool, resume: bool,
+               schema: SchemaLike | None = None) -> ChatStream:
         core = self._core
         chat = core.params_for(model, params, overrides)
-        steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        spec = schema_for(schema, chat, self._on_warning)
+        if spec is None:
+            steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        else:  # the reply checked against the schema, retried once (`_structured.py`)
+            steps = structured_plan(core, as_messages(messages), chat, spec, stream=stream,
+                                    resume=resume, note=self._on_warning)
         return ChatStream(lambda out: self._drive(steps, out))
 
     def _drive(self, steps: Plan, out: ChatStream) -> Iterator[ChatDelta]:

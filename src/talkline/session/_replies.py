@@ -10,6 +10,7 @@ from ..types import ChatDelta, ChatParams, ChatResponse, Message
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..schema import Structured
 
 __all__ = ["Completion", "response_fields"]
 
@@ -17,13 +18,15 @@ __all__ = ["Completion", "response_fields"]
 class Completion:
     """A non-streamed request shaped like a stream: one delta per choice, then done."""
 
-    def __init__(self, client: Client, messages: list[Message], params: ChatParams) -> None:
+    def __init__(self, client: Client, messages: list[Message], params: ChatParams,
+                 schema: Structured | None = None) -> None:
         self._args = (client, messages, params)
+        self._schema = schema
         self.response: ChatResponse | None = None
 
     def __iter__(self) -> Iterator[ChatDelta]:
         client, messages, params = self._args
-        self.response = client.complete(messages, params=params)
+        self.response = client.complete(messages, params=params, schema=self._schema)
         for choice in self.response.choices:
             yield ChatDelta(index=choice.index, content=choice.message.text,
                             finish_reason=choice.finish_reason)

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from ..client import ChatStream, Client
     from ..planning.context import Summary as Summary
     from ..planning.preflight import Preflight, Prepared
+    from ..schema import Structured
     from ..store import Conversation as StoredConversation
     from ..store import ConversationStore, StoredMessage
+    from ..types import ChatResponse
     from .layers import ResolvedRequest as ResolvedRequest
 
 __all__ = ["ChatSession", "Turn"]
@@ -271,8 +273,18 @@ class ChatSession:
     def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | Completion:
         params = prepared.params.merge(model=self.model)  # the whole request, sent as it is
         if stream:
-            return self.client.stream(prepared.messages, params=params, resume=resume)
-        return Completion(self.client, prepared.messages, params)
+            return self.client.stream(prepared.messages, params=params, resume=resume,
+                                      schema=self._schema(params))
+        return Completion(self.client, prepared.messages, params, self._schema(params))
+
+    def _schema(self, params: ChatParams) -> Structured | None:
+        """The schema of a `json_schema` response_format (given now, or stored with the
+        conversation), its length retry capped by the model's output limit."""
+        from ..schema import Structured as Structured
+
+        spec = Structured.from_response_format(params.response_format)
+        window = self.preflight.window(self.model) if spec is not None else None
+        return spec.with_max_output(window[1]) if spec is not None and window else spec
 
     def _prepare(self, messages: list[Message], params: ChatParams) -> Prepared:
         """Fit the window (summarising when so set) and check the budget."""
@@ -325,8 +337,11 @@ class ChatSession:
         streamed = not isinstance(turn.stream, Completion)
         return self._open(prepared, streamed, True), prepared
 
-    def _finish_reply(self, turn: Turn, *, error: str | None = None, partial: str = "") -> None:
-        resp = turn.response
+    def _finish_reply(self, turn: Turn, *, error: str | None = None, partial: str = "",
+                      rejected: ChatResponse | None = None) -> None:
+        """Store how the turn ended. `rejected`: a reply received (and paid for) but refused,
+        such as one that does not match its schema: stored with the error, not sent again."""
+        resp = turn.response or rejected
         fit = turn.prepared.fit if turn.prepared is not None else None
         if resp is not None:
             self.preflight.observe(self.model, fit, resp.usage)
@@ -339,10 +354,11 @@ class ChatSession:
                 prompt_estimate=fit.prompt_tokens if fit is not None else None,
             )
         if self.store is None or turn.reply_id is None:
-            if resp is not None:
-                self._memory.append(resp.message if turn.continues is None else Message(
-                    "assistant", turn.prefix + resp.content,
-                    tool_calls=resp.message.tool_calls))
+            done = turn.response
+            if done is not None:
+                self._memory.append(done.message if turn.continues is None else Message(
+                    "assistant", turn.prefix + done.content,
+                    tool_calls=done.message.tool_calls))
             elif turn.continues is not None:
                 self._memory.append(turn.continues)
             return
@@ -350,6 +366,8 @@ class ChatSession:
         if resp is not None:
             fields.update(response_fields(resp))
             fields["content"] = turn.prefix + fields["content"]
+            if error is not None:
+                fields["error"] = error
             if turn.cost is not None:
                 fields["cost"], fields["cost_estimated"] = turn.cost.amount, turn.cost.estimated
         else:

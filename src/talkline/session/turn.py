@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ContextLengthExceededError, StreamInterrupted, TalklineError
+from ..errors import (
+    ContextLengthExceededError,
+    SchemaValidationError,
+    StreamInterrupted,
+    TalklineError,
+)
 from ..types import ChatDelta, ChatResponse, Message
 
 if TYPE_CHECKING:
@@ -63,7 +68,9 @@ class Turn:
             raise
         except TalklineError as exc:
             self.status = "error"
-            self.session._finish_reply(self, error=str(exc), partial=self.text)
+            rejected = exc.response if isinstance(exc, SchemaValidationError) else None
+            self.session._finish_reply(self, error=str(exc), partial=self.text,
+                                       rejected=rejected)
             raise
         except BaseException:  # Ctrl-C, or the caller stopped reading
             self.status = "interrupted"

@@ -102,6 +102,9 @@ class ChatResponse:
     attempts: int = 1
     latency: float | None = None
     time_to_first_token: float | None = None
+    # Under a schema (`complete(..., schema=...)`): the reply's JSON, checked; a pydantic
+    # instance when a model class was given.
+    parsed: Any = None
 
     @property
     def content(self) -> str:

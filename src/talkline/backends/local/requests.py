@@ -37,6 +37,7 @@ DEFAULT_MAX_TOKENS = 512
 DEFAULT_REPEAT_PENALTY = 1.1
 DEFAULT_TEMPERATURE = 0.0
 MAX_LOCAL_N = 8
+GRAMMAR_STRING_MAX = 200  # characters of one string under a schema's grammar
 
 
 def guarded(request: ChatRequest) -> bool:
@@ -68,6 +69,9 @@ def choice_requests(request: ChatRequest, model_id: str,
             params.max_completion_tokens, None)
     if params.temperature is None:
         changes["temperature"] = DEFAULT_TEMPERATURE
+    grammar = _grammar_format(params.response_format)
+    if grammar is not None:
+        changes["response_format"] = grammar
     out = []
     for i in range(n):
         if params.seed is not None:
@@ -76,6 +80,20 @@ def choice_requests(request: ChatRequest, model_id: str,
                                headers=request.headers, on_headers=request.on_headers,
                                deadline=request.deadline))
     return out
+
+
+def _grammar_format(rf: Any) -> dict[str, Any] | None:
+    """A `json_schema` response_format as llama.cpp's server takes it (it makes the schema a
+    grammar), its strings bounded to `GRAMMAR_STRING_MAX` characters (see
+    `talkline.schema.bounded_strings`); None for any other format."""
+    spec = (rf or {}).get("json_schema") if (rf or {}).get("type") == "json_schema" else None
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        return None
+    from ...schema import bounded_strings
+
+    return {"type": "json_schema",
+            "json_schema": {**spec, "schema": bounded_strings(spec["schema"],
+                                                              GRAMMAR_STRING_MAX)}}
 
 
 class Choice:

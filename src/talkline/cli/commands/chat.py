@@ -11,11 +11,12 @@ import click
 
 from ..app import App, pass_app, system_replaced_notice
 from .attach import attach_option, load_all
-from .options import request_options
+from .options import request_options, schema_options
 
 
 @click.command()
 @request_options
+@schema_options
 @click.option("-c", "--continue", "continue_", is_flag=True,
               help="Resume the most recent conversation.")
 @click.option("--cid", help="Resume the conversation with this id (a unique prefix will do).")
@@ -28,7 +29,8 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
     from ..repl.loop import Repl
     from ..repl.words import several_choices_refusal
 
-    given_n = app.use_flags(opts).given.params.n
+    flags = app.use_flags(opts)
+    given_n = flags.given.params.n
     if given_n is not None and given_n > 1:
         raise click.UsageError(several_choices_refusal(f"-n {given_n}"))
     attachments = load_all(attach, allow_stdin=False)  # for the first message
@@ -42,6 +44,8 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
     notice = system_replaced_notice(request)
     if notice:
         term.status(notice)
+    if flags.schema_notice:
+        term.warn(flags.schema_notice)
     with app.session(request, store, record) as session:
         Repl(session, term, app.settings, attachments).run()
     sys.exit(0)

@@ -63,3 +63,21 @@ def request_options(func: F) -> F:
     for option in reversed(_REQUEST_OPTIONS):
         func = option(func)
     return func
+
+
+_SCHEMA_OPTIONS: list[Callable[[F], F]] = [
+    click.option("--schema", metavar="SCHEMA",
+                 help="Answer as JSON matching SCHEMA: a JSON schema (inline or a .json "
+                      "file) or fields such as 'name, age int, bio: a short biography, "
+                      "address {street, city}, tags [str]'. Sent strict; the reply is "
+                      "checked."),
+    click.option("--schema-multi", is_flag=True,
+                 help='With --schema: a list of such objects, as {"items": [...]}.'),
+]
+
+
+def schema_options(func: F) -> F:
+    """--schema and --schema-multi (the one-shot command and the REPL)."""
+    for option in reversed(_SCHEMA_OPTIONS):
+        func = option(func)
+    return func

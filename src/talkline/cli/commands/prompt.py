@@ -11,11 +11,12 @@ from ...errors import ConfigError
 from ..app import App, pass_app, system_replaced_notice
 from ..output.toolcalls import end_reply, show_tool_calls
 from .attach import STDIN_PROMPT_REFUSAL, attach_option, load_all
-from .options import request_options
+from .options import request_options, schema_options
 
 if TYPE_CHECKING:
     from ...planning.costs import Cost
-    from ...types import ChatResponse
+    from ...schema import Structured
+    from ...types import ChatParams, ChatResponse
     from ..output.terminal import Terminal
 
 
@@ -82,6 +83,7 @@ def join_prompt(prompt: str | None, stdin: str) -> str:
 @click.command()
 @click.argument("prompt", required=False)
 @request_options
+@schema_options
 @click.option("--no-stream", is_flag=True, help="Ask for the whole answer at once.")
 @click.option("--stream", "force_stream", is_flag=True,
               help="Write to a pipe as the answer arrives (default: only once complete).")
@@ -106,7 +108,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     """
     from ..output.answer import show_answer
 
-    app.use_flags(opts)
+    flags = app.use_flags(opts)
     stdin_attached = "-" in attach
     if stdin_attached and not (prompt or "").strip():
         raise click.UsageError(STDIN_PROMPT_REFUSAL)
@@ -130,6 +132,9 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     notice = system_replaced_notice(request)
     if notice:
         term.status(notice)
+    if flags.schema_notice:
+        term.warn(flags.schema_notice)
+    schema = schema_of(request.params)
 
     n = request.params.n or 1
     with app.session(request, store, record) as session:
@@ -137,11 +142,12 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
         turn = session.send(text, stream=streamed,
                             resume=not (force_stream and not term.out_tty),
                             attachments=attachments)
-        live = streamed and not as_json and n <= 1 and term.incremental
+        live = streamed and not as_json and n <= 1 and term.incremental and schema is None
         try:
             response = show_answer(
                 term, turn, live=live, cut_off_hint="Raise --max-tokens for a longer answer.",
-                show_whole=(lambda r: term.write_json(r.to_dict())) if as_json
+                show_whole=(lambda r: term.write_json(with_parsed(r, schema))) if as_json
+                else (lambda r: print_structured(term, r, schema)) if schema is not None
                 else (lambda r: _print_choices(term, r)),
                 tool_calls_notice=not as_json,
             )
@@ -206,6 +212,34 @@ def _print_choices(term: Terminal, response: ChatResponse) -> None:
         end_reply(term, choice.message)
         if not single:
             term.write_line()
+
+
+def schema_of(params: ChatParams) -> Structured | None:
+    """The schema the request asks for (--schema now, or stored with the conversation)."""
+    from ...schema import Structured as Structured
+
+    return Structured.from_response_format(params.response_format)
+
+
+def with_parsed(response: ChatResponse, schema: Structured | None) -> dict[str, object]:
+    """--json: the full response, with the checked value as `parsed` under a schema."""
+    data = response.to_dict()
+    if schema is not None:
+        parsed = response.parsed
+        data["parsed"] = parsed.model_dump(mode="json") if hasattr(parsed, "model_dump") \
+            else parsed
+    return data
+
+
+def print_structured(term: Terminal, response: ChatResponse, schema: Structured) -> None:
+    """Under a schema, stdout holds only the JSON: each choice's object, pretty."""
+    for choice in response.choices:
+        if choice.message.tool_calls:
+            show_tool_calls(term, choice.message)
+            continue
+        value, problem = schema.check(choice.message.text)
+        if problem is None:
+            term.write_json(value)
 
 
 def _isatty(stream: IO[str]) -> bool:

@@ -111,6 +111,7 @@ class Repl:
             "/model": self.cmd_model,
             "/set": self.cmd_set,
             "/params": self.cmd_params,
+            "/schema": self.cmd_schema,
             "/new": self.cmd_new,
             "/history": self.cmd_history,
             "/retry": lambda _: self.run_turn(self.session.retry),
@@ -281,6 +282,27 @@ class Repl:
             return
         self.session.set_param(name, value.strip() or None)
         self.cmd_params("")
+
+    def cmd_schema(self, arg: str) -> None:
+        """`/schema SCHEMA` asks for JSON of that shape from now on; `/schema` alone stops."""
+        from ...errors import SchemaError
+        from ...schema import structured
+
+        if not arg.strip():
+            self.session.set_param("response_format", None)
+            self.term.status("schema cleared: answers are text again")
+            return
+        try:
+            spec = structured(arg.strip())
+        except SchemaError as exc:
+            self.term.warn(f"{exc.message}\n{exc.hint}" if exc.hint else exc.message)
+            return
+        self.session.set_param("response_format", spec.response_format())
+        fields = ", ".join(spec.schema.get("properties") or ())
+        self.term.status(f"schema set: answers are JSON with {fields} (/schema alone clears it)")
+        if not spec.strict:
+            self.term.warn(f"schema: cannot be strict: {spec.reason}. Sent non-strict; the "
+                           "reply is checked.")
 
     def cmd_params(self, _: str) -> None:
         params = self.session.params.to_dict()

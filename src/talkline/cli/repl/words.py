@@ -13,6 +13,7 @@ Commands:
   /system [TEXT]        show or set the system prompt
   /model [NAME]         show or switch the model
   /set NAME VALUE       set a request parameter (/set temperature 0.3); no VALUE unsets
+  /schema [SCHEMA]      answer as JSON of that shape (/schema 'name, age int'); alone: stop
   /params               the parameters in use
   /new                  start a new conversation
   /history              this conversation's turns
@@ -29,9 +30,9 @@ Commands:
 Multi-line input: Esc then Enter for a new line, or a block between lines of \"\"\".
 Ctrl-C stops a reply that is streaming; at an empty prompt, press it twice to leave.
 What you type while a reply streams waits in the next prompt."""
-COMMANDS = ["/help", "/system", "/model", "/set", "/params", "/new", "/history", "/retry",
-            "/continue", "/undo", "/edit", "/save", "/usage", "/copy", "/export", "/attach",
-            "/quit", "/exit"]
+COMMANDS = ["/help", "/system", "/model", "/set", "/params", "/schema", "/new", "/history",
+            "/retry", "/continue", "/undo", "/edit", "/save", "/usage", "/copy", "/export",
+            "/attach", "/quit", "/exit"]
 
 
 def several_choices_refusal(what: str) -> str:
