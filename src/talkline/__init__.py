@@ -28,6 +28,8 @@ _EXPORTS = {
     "Choice": "types",
     "Usage": "types",
     "ToolCall": "types",
+    "Tool": "tools",
+    "ToolResult": "tools",
     "RetryPolicy": "retry",
     "RateLimiter": "ratelimit",
 }
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from .ratelimit import RateLimiter
     from .retry import RetryPolicy
     from .settings import Settings as Settings
+    from .tools import Tool, ToolResult
     from .types import ChatDelta, ChatParams, ChatResponse, Choice, Message, ToolCall, Usage
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 from ..backends.base import AsyncBackend
@@ -13,11 +13,13 @@ from ..errors import TalklineError
 from ..ratelimit import RateLimiter
 from ..retry import RetryEvent, RetryPolicy
 from ..settings import Settings
+from ..tools import Approve, ToolResult
 from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
 from ..wire.timeouts import Timeouts
 from ._core import Core, FallbackEvent, MessagesLike
-from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
+from ._plan import Acquire, Connect, Emit, Plan, RunTools, Wait, plan
 from ._streams import AsyncChatStream
+from ._tools import DEFAULT_CHAIN_LIMIT, ToolOptions, tool_plan
 
 __all__ = ["AsyncClient"]
 
@@ -86,21 +88,41 @@ class AsyncClient:
         return self._remote
 
     async def complete(self, messages: MessagesLike, *, model: str | None = None,
-                       params: ChatParams | None = None, **overrides: Any) -> ChatResponse:
-        """The whole answer at once (a broken stream is never involved)."""
-        return await self._start(messages, model, params, overrides, False, True).until_done()
+                       params: ChatParams | None = None, tools: Sequence[Any] | None = None,
+                       approve: Approve | None = None, chain_limit: int = DEFAULT_CHAIN_LIMIT,
+                       on_tool: Callable[[ToolResult], None] | None = None,
+                       **overrides: Any) -> ChatResponse:
+        """The whole answer at once (a broken stream is never involved).
+
+        With `tools=[fn, ...]` (functions, tool dicts or `Tool`s) the calls the model asks
+        for are run and answered, up to `chain_limit` rounds: `approve(call)` may refuse
+        one, `on_tool` is told each `ToolResult`. The response is the model's last; its
+        `tool_messages` hold what the loop added, `loop_usage` what it cost in all, and
+        `chain_limit_reached` is set when it stopped at the limit with calls unrun."""
+        tool_options = ToolOptions.of(tools, approve, chain_limit, on_tool)
+        return await self._start(messages, model, params, overrides, False, True,
+                                 tool_options).until_done()
 
     def stream(self, messages: MessagesLike, *, model: str | None = None,
                params: ChatParams | None = None, resume: bool = True,
+               tools: Sequence[Any] | None = None, approve: Approve | None = None,
+               chain_limit: int = DEFAULT_CHAIN_LIMIT,
+               on_tool: Callable[[ToolResult], None] | None = None,
                **overrides: Any) -> AsyncChatStream:
         """Stream the answer; see `Client.stream`."""
-        return self._start(messages, model, params, overrides, True, resume)
+        return self._start(messages, model, params, overrides, True, resume,
+                           ToolOptions.of(tools, approve, chain_limit, on_tool))
 
     def _start(self, messages: MessagesLike, model: str | None, params: ChatParams | None,
-               overrides: dict[str, Any], stream: bool, resume: bool) -> AsyncChatStream:
+               overrides: dict[str, Any], stream: bool, resume: bool,
+               tools: ToolOptions | None = None) -> AsyncChatStream:
         core = self._core
         chat = core.params_for(model, params, overrides)
-        steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        if tools is None:
+            steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        else:
+            steps = tool_plan(core, as_messages(messages), chat, tools, stream=stream,
+                              resume=resume)
         return AsyncChatStream(lambda out: self._drive(steps, out))
 
     async def _drive(self, steps: Plan, out: AsyncChatStream) -> AsyncIterator[ChatDelta]:
@@ -123,6 +145,8 @@ class AsyncClient:
                     elif isinstance(step, Acquire):
                         reply = await self._core.limiter.aacquire(step.key, step.tokens,
                                                                   asleep=self._sleep)
+                    elif isinstance(step, RunTools):
+                        reply = await step.runner.arun(step.calls)
                     elif isinstance(step, Connect):
                         self.backend_for(step.model)
                     elif not step.stream:

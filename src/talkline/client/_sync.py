@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..backends.base import Backend
@@ -13,11 +13,13 @@ from ..errors import TalklineError
 from ..ratelimit import RateLimiter
 from ..retry import RetryEvent, RetryPolicy
 from ..settings import Settings
+from ..tools import Approve, ToolResult
 from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
 from ..wire.timeouts import Timeouts
 from ._core import Core, FallbackEvent, MessagesLike
-from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
+from ._plan import Acquire, Connect, Emit, Plan, RunTools, Wait, plan
 from ._streams import ChatStream
+from ._tools import DEFAULT_CHAIN_LIMIT, ToolOptions, tool_plan
 
 __all__ = ["Client"]
 
@@ -89,23 +91,43 @@ class Client:
         return self._remote
 
     def complete(self, messages: MessagesLike, *, model: str | None = None,
-                 params: ChatParams | None = None, **overrides: Any) -> ChatResponse:
-        """The whole answer at once (a broken stream is never involved)."""
-        return self._start(messages, model, params, overrides, False, True).until_done()
+                 params: ChatParams | None = None, tools: Sequence[Any] | None = None,
+                 approve: Approve | None = None, chain_limit: int = DEFAULT_CHAIN_LIMIT,
+                 on_tool: Callable[[ToolResult], None] | None = None,
+                 **overrides: Any) -> ChatResponse:
+        """The whole answer at once (a broken stream is never involved).
+
+        With `tools=[fn, ...]` (functions, tool dicts or `Tool`s) the calls the model asks
+        for are run and answered, up to `chain_limit` rounds: `approve(call)` may refuse
+        one, `on_tool` is told each `ToolResult`. The response is the model's last; its
+        `tool_messages` hold what the loop added, `loop_usage` what it cost in all, and
+        `chain_limit_reached` is set when it stopped at the limit with calls unrun."""
+        tool_options = ToolOptions.of(tools, approve, chain_limit, on_tool)
+        return self._start(messages, model, params, overrides, False, True,
+                           tool_options).until_done()
 
     def stream(self, messages: MessagesLike, *, model: str | None = None,
                params: ChatParams | None = None, resume: bool = True,
+               tools: Sequence[Any] | None = None, approve: Approve | None = None,
+               chain_limit: int = DEFAULT_CHAIN_LIMIT,
+               on_tool: Callable[[ToolResult], None] | None = None,
                **overrides: Any) -> ChatStream:
         """Stream the answer. A stream that breaks is retried (deltas with `restart=True`
         tell the caller to drop what it showed); with `resume=False` a break after content
         raises `StreamInterrupted` with the partial text instead."""
-        return self._start(messages, model, params, overrides, True, resume)
+        return self._start(messages, model, params, overrides, True, resume,
+                           ToolOptions.of(tools, approve, chain_limit, on_tool))
 
     def _start(self, messages: MessagesLike, model: str | None, params: ChatParams | None,
-               overrides: dict[str, Any], stream: bool, resume: bool) -> ChatStream:
+               overrides: dict[str, Any], stream: bool, resume: bool,
+               tools: ToolOptions | None = None) -> ChatStream:
         core = self._core
         chat = core.params_for(model, params, overrides)
-        steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        if tools is None:
+            steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
+        else:
+            steps = tool_plan(core, as_messages(messages), chat, tools, stream=stream,
+                              resume=resume)
         return ChatStream(lambda out: self._drive(steps, out))
 
     def _drive(self, steps: Plan, out: ChatStream) -> Iterator[ChatDelta]:
@@ -128,6 +150,8 @@ class Client:
                     elif isinstance(step, Acquire):
                         reply = self._core.limiter.acquire(step.key, step.tokens,
                                                            sleep=self._sleep)
+                    elif isinstance(step, RunTools):
+                        reply = step.runner.run(step.calls)
                     elif isinstance(step, Connect):
                         self.backend_for(step.model)
                     elif not step.stream:
