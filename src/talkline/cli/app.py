@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -146,13 +146,15 @@ class App:
 
     @contextmanager
     def session(self, request: ResolvedRequest, store: ConversationStore | None,
-                record: Conversation | None) -> Iterator[ChatSession]:
-        """A ChatSession on a new client; the client and the store are closed after."""
+                record: Conversation | None, tools: Mapping[str, Any] | None = None
+                ) -> Iterator[ChatSession]:
+        """A ChatSession on a new client; the client and the store are closed after.
+        `tools`: its tool keywords (`cli.functions.session_tools`)."""
         from ..session.conversation import ChatSession
 
         client = self.client()
         try:
-            yield ChatSession(client, store, record=record, request=request)
+            yield ChatSession(client, store, record=record, request=request, **(tools or {}))
         finally:
             client.close()
             if store is not None:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..app import App, pass_app, system_replaced_notice
-from .options import request_options
+from .options import request_options, tool_options
 
 
 @click.command()
@@ -19,6 +19,7 @@ from .options import request_options
               help="Resume the most recent conversation.")
 @click.option("--cid", help="Resume the conversation with this id (a unique prefix will do).")
 @click.option("--no-log", is_flag=True, help="Do not store this conversation.")
+@tool_options
 @pass_app
 def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool, **opts: Any) -> None:
     """Chat interactively, with memory. Every turn is stored (see `talkline history`)."""
@@ -29,6 +30,9 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool, **opts: An
     if given_n is not None and given_n > 1:
         raise click.UsageError(several_choices_refusal(f"-n {given_n}"))
     term = app.term
+    from ..functions import session_tools
+
+    tools, _ = session_tools(term, opts)
     app.announce()
     store, record = app.open_conversation(continue_=continue_, cid=cid, no_log=no_log)
     request = app.request(record)
@@ -38,6 +42,6 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool, **opts: An
     notice = system_replaced_notice(request)
     if notice:
         term.status(notice)
-    with app.session(request, store, record) as session:
+    with app.session(request, store, record, tools) as session:
         Repl(session, term, app.settings).run()
     sys.exit(0)

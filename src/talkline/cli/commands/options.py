@@ -63,3 +63,23 @@ def request_options(func: F) -> F:
     for option in reversed(_REQUEST_OPTIONS):
         func = option(func)
     return func
+
+
+_TOOL_OPTIONS: list[Callable[[F], F]] = [
+    click.option("--functions", "functions", multiple=True, metavar="FILE.py",
+                 help="Run the public functions this file defines as tools the model may "
+                      "call (repeatable)."),
+    click.option("--tool-approve", is_flag=True,
+                 help="Ask y/N on the terminal before each tool call."),
+    click.option("--chain-limit", type=click.IntRange(min=1), default=None,
+                 help="Most rounds of tool calls in one answer (default 5)."),
+    click.option("--tools-debug", is_flag=True,
+                 help="Show each tool call's full arguments and result."),
+]
+
+
+def tool_options(func: F) -> F:
+    """`--functions`, `--tool-approve`, `--chain-limit`, `--tools-debug`."""
+    for option in reversed(_TOOL_OPTIONS):
+        func = option(func)
+    return func

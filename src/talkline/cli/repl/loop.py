@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StreamInterrupted, TalklineError
 from ...settings.private import open_private
@@ -117,6 +117,7 @@ class Repl:
             "/usage": self.cmd_usage,
             "/copy": self.cmd_copy,
             "/export": self.cmd_export,
+            "/tools": self.cmd_tools,
         }
 
     # -- the loop
@@ -270,10 +271,22 @@ class Repl:
         from ...session.conversation import ChatSession as ChatSession
 
         s = self.session
+        options = s.tool_options
+        tools: dict[str, Any] = {} if options is None else {
+            "tools": options.tools, "approve": options.approve,
+            "chain_limit": options.chain_limit, "on_tool": options.on_tool}
         self.session = ChatSession(s.client, s.store, system=s.system, model=s.model,
-                                   params=s.params)
+                                   params=s.params, **tools)
         self.refresh_gauge()
         self.term.status("New conversation.")
+
+    def cmd_tools(self, _: str) -> None:
+        options = self.session.tool_options
+        if options is None:
+            self.term.status("No tools loaded: start the chat with --functions FILE.py.")
+            return
+        for tool in options.tools:
+            self.term.write_line(f"{tool.name}: {tool.summary}" if tool.summary else tool.name)
 
     def cmd_history(self, _: str) -> None:
         messages = [(m.role, m.status, m.content or "") for m in self.session.stored_messages()

@@ -24,12 +24,13 @@ Commands:
   /usage                tokens and cost of this conversation
   /copy                 copy the last reply to the clipboard (or through the terminal)
   /export FILE          write the conversation (.md, .json)
+  /tools                the tools loaded with --functions
   quit, exit, Ctrl-D    leave
 Multi-line input: Esc then Enter for a new line, or a block between lines of \"\"\".
 Ctrl-C stops a reply that is streaming; at an empty prompt, press it twice to leave.
 What you type while a reply streams waits in the next prompt."""
 COMMANDS = ["/help", "/system", "/model", "/set", "/params", "/new", "/history", "/retry",
-            "/continue", "/undo", "/edit", "/save", "/usage", "/copy", "/export", "/quit",
+            "/continue", "/undo", "/edit", "/save", "/usage", "/copy", "/export", "/tools", "/quit",
             "/exit"]
 
 
