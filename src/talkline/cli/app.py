@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..session._tool_messages import ToolKeywords
     from ..session.conversation import ChatSession
     from ..session.layers import ResolvedRequest
     from ..settings import Settings
@@ -146,7 +147,7 @@ class App:
 
     @contextmanager
     def session(self, request: ResolvedRequest, store: ConversationStore | None,
-                record: Conversation | None, tools: Mapping[str, Any] | None = None
+                record: Conversation | None, tools: ToolKeywords | None = None
                 ) -> Iterator[ChatSession]:
         """A ChatSession on a new client; the client and the store are closed after.
         `tools`: its tool keywords (`cli.functions.session_tools`)."""

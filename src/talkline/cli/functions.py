@@ -14,11 +14,12 @@ import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
+    from ..session._tool_messages import ToolKeywords
     from ..tools import Tool
     from .output.terminal import Terminal
     from .output.tool_events import ToolEvents
@@ -89,7 +90,7 @@ def _line_in(path: Path, exc: BaseException) -> int | None:
 
 
 def session_tools(term: Terminal, opts: Mapping[str, object]
-                  ) -> tuple[dict[str, Any], ToolEvents | None]:
+                  ) -> tuple[ToolKeywords, ToolEvents | None]:
     """The `ChatSession` keywords of the tool flags (none without `--functions`), and the
     display that counts the calls."""
     from .output.tool_events import TerminalApproval, ToolEvents
@@ -97,7 +98,6 @@ def session_tools(term: Terminal, opts: Mapping[str, object]
     given = opts.get("functions")
     files = [f for f in given if isinstance(f, str)] if isinstance(given, (list, tuple)) else []
     others = [flag for flag, key in (("--tool-approve", "tool_approve"),
-                                     ("--chain-limit", "chain_limit"),
                                      ("--tools-debug", "tools_debug")) if opts.get(key)]
     if not files:
         if others:
@@ -106,7 +106,7 @@ def session_tools(term: Terminal, opts: Mapping[str, object]
         return {}, None
     tools = load_functions(files)
     events = ToolEvents(term, debug=bool(opts.get("tools_debug")))
-    kwargs: dict[str, Any] = {"tools": tools, "on_tool": events}
+    kwargs: ToolKeywords = {"tools": tools, "on_tool": events}
     if opts.get("tool_approve"):
         kwargs["approve"] = TerminalApproval(term)
     limit = opts.get("chain_limit")

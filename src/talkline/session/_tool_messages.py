@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..types import Message
 
 if TYPE_CHECKING:
     from ..store import Conversation, ConversationStore
+    from ..tools import Approve, ToolResult
 
-__all__ = ["answered_calls_only", "store_tool_messages"]
+__all__ = ["ToolKeywords", "answered_calls_only", "store_tool_messages"]
+
+
+class ToolKeywords(TypedDict, total=False):
+    """The tool keywords of `ChatSession` (and of `Client.complete`), as one value."""
+
+    tools: Sequence[Any]
+    approve: Approve | None
+    chain_limit: int
+    on_tool: Callable[[ToolResult], None] | None
 
 
 def store_tool_messages(store: ConversationStore, record: Conversation, reply_id: int,

@@ -130,7 +130,8 @@ def parameters_schema(fn: Callable[..., Any], descriptions: Mapping[str, str]
         signature = inspect.signature(fn)
         hints = get_type_hints(fn, include_extras=True)
     except (TypeError, ValueError, NameError) as exc:
-        raise ParamError(f"{label}: its signature cannot be read ({exc})") from None
+        raise ParamError(f"{label}: its type hints cannot be read ({exc}); define the types "
+                         "it names at the top level of its module") from None
     defs: dict[str, Any] = {}
     props: dict[str, Any] = {}
     required: list[str] = []

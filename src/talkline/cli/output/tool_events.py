@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import click
 
@@ -64,25 +64,23 @@ class TerminalApproval:
     def __init__(self, term: Terminal) -> None:
         self.term = term
         try:
-            self.tty: IO[str] = open(os.ctermid(), "r+", encoding="utf-8",  # noqa: SIM115
-                                     errors="replace")
+            self.fd = os.open(os.ctermid(), os.O_RDWR | os.O_NOCTTY)
         except OSError:
             raise click.UsageError(NO_TERMINAL) from None
 
     def __call__(self, call: ToolCall) -> bool:
         self.term.pause_spinner()
-        self.tty.write(f"run {call.name}({arguments_text(call)})? [y/N] ")
-        self.tty.flush()
-        answer = ""
-        while True:
-            ch = self.tty.read(1)
-            if ch in ("", "\n", "\r"):
+        os.write(self.fd, f"run {call.name}({arguments_text(call)})? [y/N] ".encode())
+        answer = b""
+        while len(answer) < 64:
+            ch = os.read(self.fd, 1)
+            if ch in (b"", b"\n", b"\r"):
                 break
             answer += ch
-        return answer.strip().lower() in ("y", "yes")
+        return answer.decode("utf-8", "replace").strip().lower() in ("y", "yes")
 
     def close(self) -> None:
-        self.tty.close()
+        os.close(self.fd)
 
 
 def loop_cost_line(response: ChatResponse, calls: int) -> str | None:

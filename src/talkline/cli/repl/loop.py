@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...errors import StreamInterrupted, TalklineError
 from ...settings.private import open_private
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.key_binding import KeyPressEvent
 
+    from ...session._tool_messages import ToolKeywords
     from ...session.conversation import ChatSession
     from ...session.turn import Turn
     from ...settings import Settings
@@ -272,7 +273,7 @@ class Repl:
 
         s = self.session
         options = s.tool_options
-        tools: dict[str, Any] = {} if options is None else {
+        tools: ToolKeywords = {} if options is None else {
             "tools": options.tools, "approve": options.approve,
             "chain_limit": options.chain_limit, "on_tool": options.on_tool}
         self.session = ChatSession(s.client, s.store, system=s.system, model=s.model,
