@@ -187,7 +187,8 @@ def test_tool_approve_without_a_terminal_refuses_to_run(server, tmp_path):
 
 def test_tool_approve_answered_n_in_a_terminal_refuses_the_call(server, tmp_path,
                                                                 talkline_home):
-    server.script(Reply(content=None, tool_calls=[call("a1", "get_weather", {"city": "Rome"})]),
+    city = "Rome\x1b]52;c;ZXZpbA==\x07" + "x" * 80  # an escape, and longer than a line
+    server.script(Reply(content=None, tool_calls=[call("a1", "get_weather", {"city": city})]),
                   Reply(content="Fine, I will not."))
     child_env = dict(os.environ, PYTHONPATH=SRC, TALKLINE_HOME=str(talkline_home),
                      NO_COLOR="1", TERM="xterm-256color", **env(server))
@@ -196,10 +197,12 @@ def test_tool_approve_answered_n_in_a_terminal_refuses_the_call(server, tmp_path
                                            functions_file(tmp_path), "--tool-approve",
                                            "Weather in Rome?"],
                           env=child_env, encoding="utf-8", timeout=30, dimensions=(40, 120))
-    child.expect_exact('run get_weather({"city": "Rome"})? [y/N] ')
+    # The whole arguments are shown (what is approved is seen), the escape made visible.
+    child.expect_exact('run get_weather({"city": "Rome\\u001b]52;c;ZXZpbA==\\u0007' + "x" * 80
+                       + '"})? [y/N] ')
+    assert "\x1b]52" not in child.before
     child.sendline("n")
-    child.expect_exact('tool: get_weather({"city": "Rome"}) refused: not run, the model is '
-                       "told so")
+    child.expect_exact("refused: not run, the model is told so")
     child.expect_exact("Fine, I will not.")
     child.expect(pexpect.EOF)
     child.close()

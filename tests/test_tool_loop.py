@@ -7,6 +7,7 @@ loop's messages."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 
@@ -284,3 +285,42 @@ def test_the_context_fitter_never_separates_a_call_from_its_result():
             if m.role == "tool":
                 assert i > 0 and kept[i - 1].tool_calls
     assert 0 in dropped and 4 in dropped and dropped <= {0, 4}  # the whole turn, or none
+
+
+@dataclasses.dataclass
+class Box:
+    width: int
+    label: str = "box"
+
+
+def measure(box: Box, scale: float = 1.0) -> str:
+    """Measure a box."""
+    assert isinstance(box, Box)
+    return f"{box.label}: {box.width * scale}"
+
+
+def test_object_arguments_are_built_into_their_dataclass():
+    from talkline.tools import Tool, ToolRunner
+    from talkline.types import ToolCall
+
+    runner = ToolRunner([Tool.from_function(measure)])
+    [ok, wrong] = runner.run([
+        ToolCall("m1", "measure", '{"box": {"width": 3, "label": "crate"}, "scale": 2}'),
+        ToolCall("m2", "measure", '{"box": {"width": "wide"}}'),
+    ])
+    assert (ok.output, ok.error) == ("crate: 6.0", None)
+    assert wrong.output.startswith("error: invalid arguments: 'wide' is not of type 'integer'")
+    assert "(at box/width)" in wrong.output
+
+
+def test_a_conversation_without_a_store_keeps_the_loop_in_memory(server):
+    from talkline.session.conversation import ChatSession
+
+    server.script(Reply(content=None, tool_calls=[call("m1", "add", {"a": 2, "b": 2})]),
+                  Reply(content="4."), Reply(content="Bye."))
+    with client(server) as c:
+        session = ChatSession(c, tools=[add])
+        session.send("2+2?", stream=False).until_done()
+        session.send("Thanks", stream=False).until_done()
+    sent = bodies(server)[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]

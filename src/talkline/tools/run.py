@@ -234,7 +234,7 @@ def _schema_problem(schema: Mapping[str, Any], args: dict[str, Any]) -> str | No
 
 def _converted(fn: Callable[..., Any], args: dict[str, Any]) -> dict[str, Any]:
     """Arguments for parameters annotated as a dataclass or a pydantic model built into
-    one (the model sends plain JSON objects)."""
+    one (the model sends plain JSON objects); whole numbers for a float made floats."""
     try:
         hints = get_type_hints(fn)
     except Exception:
@@ -243,6 +243,8 @@ def _converted(fn: Callable[..., Any], args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(tp: Any, value: Any) -> Any:
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # JSON has one kind of number: 2 is a float here
     if not isinstance(value, dict) or not isinstance(tp, type):
         return value
     if is_pydantic_model(tp):

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .sanitize import sanitize
+
 if TYPE_CHECKING:
     from ...tools import ToolResult
     from ...types import ChatResponse, ToolCall
@@ -70,7 +72,9 @@ class TerminalApproval:
 
     def __call__(self, call: ToolCall) -> bool:
         self.term.pause_spinner()
-        os.write(self.fd, f"run {call.name}({arguments_text(call)})? [y/N] ".encode())
+        # The whole arguments (what is approved must be seen), made safe for the terminal.
+        question = sanitize(f"run {call.name}({arguments_text(call, None)})? [y/N] ")
+        os.write(self.fd, question.encode("utf-8", "replace"))
         answer = b""
         while len(answer) < 64:
             ch = os.read(self.fd, 1)
