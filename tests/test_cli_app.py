@@ -187,7 +187,8 @@ def test_repl_and_one_shot_show_the_same_tool_calls(server):
     repl = run("chat", input="weather?\n", env=env_for(server))
     line = 'tool call: get_weather({"city": "Paris"})'
     assert line in one.out and line in repl.out
-    assert "does not run tools yet" in one.err and "does not run tools yet" in repl.err
+    fix = "--functions FILE.py"
+    assert fix in one.err and fix in repl.err
 
 
 # ---------------------------------------------------------------- the --help listing

@@ -17,8 +17,8 @@ TOOLS = json.dumps([{"type": "function", "function": {
                                           "properties": {"city": {"type": "string"}}}}}])
 CALL = {"id": "call_1", "type": "function",
         "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
-NOTICE = ("finish_reason: tool_calls (talkline does not run tools yet; the calls are shown "
-          "above and stored)")
+NOTICE = ("finish_reason: tool_calls (the calls are shown above and stored; to have talkline "
+          "run them, give the functions with --functions FILE.py)")
 
 
 def env(server) -> dict[str, str]:

@@ -28,6 +28,8 @@ _EXPORTS = {
     "Choice": "types",
     "Usage": "types",
     "ToolCall": "types",
+    "Tool": "tools",
+    "ToolResult": "tools",
     "RetryPolicy": "retry",
     "Structured": "schema",
     "RateLimiter": "ratelimit",
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
     from .retry import RetryPolicy
     from .schema import Structured
     from .settings import Settings as Settings
+    from .tools import Tool, ToolResult
     from .types import ChatDelta, ChatParams, ChatResponse, Choice, Message, ToolCall, Usage
 
 

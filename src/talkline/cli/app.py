@@ -16,6 +16,7 @@ import click
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..session._tool_messages import ToolKeywords
     from ..session.conversation import ChatSession
     from ..session.layers import ResolvedRequest
     from ..settings import Settings
@@ -146,13 +147,15 @@ class App:
 
     @contextmanager
     def session(self, request: ResolvedRequest, store: ConversationStore | None,
-                record: Conversation | None) -> Iterator[ChatSession]:
-        """A ChatSession on a new client; the client and the store are closed after."""
+                record: Conversation | None, tools: ToolKeywords | None = None
+                ) -> Iterator[ChatSession]:
+        """A ChatSession on a new client; the client and the store are closed after.
+        `tools`: its tool keywords (`cli.functions.session_tools`)."""
         from ..session.conversation import ChatSession
 
         client = self.client()
         try:
-            yield ChatSession(client, store, record=record, request=request)
+            yield ChatSession(client, store, record=record, request=request, **(tools or {}))
         finally:
             client.close()
             if store is not None:

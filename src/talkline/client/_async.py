@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 from ..backends.base import AsyncBackend
@@ -14,12 +14,15 @@ from ..ratelimit import RateLimiter
 from ..retry import RetryEvent, RetryPolicy
 from ..schema import SchemaLike
 from ..settings import Settings
+from ..tools import Approve, ToolResult
 from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
 from ..wire.timeouts import Timeouts
+from ._calls import call_plan
 from ._core import Core, FallbackEvent, MessagesLike
-from ._plan import Acquire, Connect, Emit, Plan, Wait, plan
+from ._plan import Acquire, Connect, Emit, Plan, RunTools, Wait
 from ._streams import AsyncChatStream
-from ._structured import schema_for, structured_plan
+from ._structured import schema_for
+from ._tools import DEFAULT_CHAIN_LIMIT, ToolOptions
 
 __all__ = ["AsyncClient"]
 
@@ -89,30 +92,44 @@ class AsyncClient:
 
     async def complete(self, messages: MessagesLike, *, model: str | None = None,
                        params: ChatParams | None = None, schema: SchemaLike | None = None,
+                       tools: Sequence[Any] | None = None,
+                       approve: Approve | None = None, chain_limit: int = DEFAULT_CHAIN_LIMIT,
+                       on_tool: Callable[[ToolResult], None] | None = None,
                        **overrides: Any) -> ChatResponse:
-        """The whole answer at once (a broken stream is never involved). With `schema`
-        (a pydantic model class, a JSON schema dict, or a string: JSON, a .json path or
-        the short syntax), the reply is checked and its value is `.parsed`."""
-        stream = self._start(messages, model, params, overrides, False, True, schema)
-        return await stream.until_done()
+        """The whole answer at once (a broken stream is never involved).
+
+        With `tools=[fn, ...]` (functions, tool dicts or `Tool`s) the calls the model asks
+        for are run and answered, up to `chain_limit` rounds: `approve(call)` may refuse
+        one, `on_tool` is told each `ToolResult`. The response is the model's last; its
+        `tool_messages` hold what the loop added, `loop_usage` what it cost in all, and
+        `chain_limit_reached` is set when it stopped at the limit with calls unrun.
+
+        With `schema` (a pydantic model class, a JSON schema dict, or a string: JSON, a
+        .json path or the short syntax), the reply is checked and its value is `.parsed`."""
+        tool_options = ToolOptions.of(tools, approve, chain_limit, on_tool)
+        return await self._start(messages, model, params, overrides, False, True,
+                                 tool_options, schema).until_done()
 
     def stream(self, messages: MessagesLike, *, model: str | None = None,
                params: ChatParams | None = None, resume: bool = True,
-               schema: SchemaLike | None = None, **overrides: Any) -> AsyncChatStream:
+               schema: SchemaLike | None = None,
+               tools: Sequence[Any] | None = None, approve: Approve | None = None,
+               chain_limit: int = DEFAULT_CHAIN_LIMIT,
+               on_tool: Callable[[ToolResult], None] | None = None,
+               **overrides: Any) -> AsyncChatStream:
         """Stream the answer; see `Client.stream`."""
-        return self._start(messages, model, params, overrides, True, resume, schema)
+        return self._start(messages, model, params, overrides, True, resume,
+                           ToolOptions.of(tools, approve, chain_limit, on_tool), schema)
 
     def _start(self, messages: MessagesLike, model: str | None, params: ChatParams | None,
                overrides: dict[str, Any], stream: bool, resume: bool,
-               schema: SchemaLike | None = None) -> AsyncChatStream:
+               tools: ToolOptions | None = None, schema: SchemaLike | None = None
+               ) -> AsyncChatStream:
         core = self._core
         chat = core.params_for(model, params, overrides)
         spec = schema_for(schema, chat, self._on_warning)
-        if spec is None:
-            steps = plan(core, as_messages(messages), chat, stream=stream, resume=resume)
-        else:  # the reply checked against the schema, retried once (`_structured.py`)
-            steps = structured_plan(core, as_messages(messages), chat, spec, stream=stream,
-                                    resume=resume, note=self._on_warning)
+        steps = call_plan(core, as_messages(messages), chat, spec=spec, tools=tools,
+                          stream=stream, resume=resume, note=self._on_warning)
         return AsyncChatStream(lambda out: self._drive(steps, out))
 
     async def _drive(self, steps: Plan, out: AsyncChatStream) -> AsyncIterator[ChatDelta]:
@@ -135,6 +152,8 @@ class AsyncClient:
                     elif isinstance(step, Acquire):
                         reply = await self._core.limiter.aacquire(step.key, step.tokens,
                                                                   asleep=self._sleep)
+                    elif isinstance(step, RunTools):
+                        reply = await step.runner.arun(step.calls)
                     elif isinstance(step, Connect):
                         self.backend_for(step.model)
                     elif not step.stream:

@@ -19,12 +19,13 @@ from typing import Any
 from ..backends.base import ChatRequest
 from ..errors import DeadlineExceeded, StreamInterrupted, TalklineError
 from ..ratelimit import LimitKey
-from ..types import ChatDelta, ChatParams, ChatResponse, Message
+from ..tools import ToolRunner
+from ..types import ChatDelta, ChatParams, ChatResponse, Message, ToolCall
 from ..wire.accumulate import StreamAccumulator
 from ..wire.limits import check_deadline
 from ._core import Core
 
-__all__ = ["Acquire", "Connect", "Emit", "Plan", "Send", "Step", "Wait", "plan"]
+__all__ = ["Acquire", "Connect", "Emit", "Plan", "RunTools", "Send", "Step", "Wait", "plan"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,16 @@ class Emit:
     delta: ChatDelta
 
 
-Step = Connect | Acquire | Send | Wait | Emit
+@dataclass(frozen=True)
+class RunTools:
+    """Run `calls` with `runner`, in order (the tool loop, `_tools.py`); send back the
+    list of `ToolResult`s."""
+
+    runner: ToolRunner
+    calls: tuple[ToolCall, ...]
+
+
+Step = Connect | Acquire | Send | Wait | Emit | RunTools
 Plan = Generator[Step, Any, ChatResponse]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import SchemaValidationError
 from ..schema import Problem, SchemaLike, Structured, structured
@@ -16,7 +16,12 @@ from ..types import ChatDelta, ChatParams, ChatResponse, Message
 from ._core import Core
 from ._plan import Emit, Plan, plan
 
-__all__ = ["schema_for", "structured_plan"]
+__all__ = ["PlanFunction", "schema_for", "structured_plan"]
+
+
+class PlanFunction(Protocol):
+    def __call__(self, core: Core, messages: list[Message], params: ChatParams, *,
+                 stream: bool, resume: bool) -> Plan: ...
 
 _CUT = "the reply was cut by the token limit (finish_reason: length), so it is not whole JSON"
 
@@ -39,10 +44,12 @@ def schema_for(schema: SchemaLike | None, params: ChatParams,
 
 def structured_plan(core: Core, messages: list[Message], params: ChatParams,
                     spec: Structured, *, stream: bool, resume: bool,
-                    note: Callable[[str], None] | None = None) -> Plan:
-    """The call, its reply checked; retried once when invalid or cut (`note` is told)."""
+                    note: Callable[[str], None] | None = None,
+                    inner: PlanFunction = plan) -> Plan:
+    """The call (`inner`: the plain plan, or the tool loop), its reply checked; retried
+    once when invalid or cut (`note` is told)."""
     params = params.merge(response_format=spec.response_format())
-    response = yield from plan(core, messages, params, stream=stream, resume=resume)
+    response = yield from inner(core, messages, params, stream=stream, resume=resume)
     value, problem = verdict(spec, response)
     if problem is None:
         return response.replace(parsed=value)
@@ -58,14 +65,14 @@ def structured_plan(core: Core, messages: list[Message], params: ChatParams,
         if note is not None:
             note(f"schema: the reply was cut by the token limit at {limit} tokens; asking "
                  f"once more with {bigger}")
-        again = yield from plan(core, messages, params.merge(**{field: bigger}),
+        again = yield from inner(core, messages, params.merge(**{field: bigger}),
                                 stream=stream, resume=resume)
     else:
         if note is not None:
             note(f"schema: the reply does not match ({problem}); asking once more")
         fix = Message("user", f"Your reply does not match the JSON schema: {problem}. "
                               "Answer again with only the corrected JSON.")
-        again = yield from plan(core, [*messages, _as_sent(response), fix], params,
+        again = yield from inner(core, [*messages, _as_sent(response), fix], params,
                                 stream=stream, resume=resume)
     value, problem = verdict(spec, again)
     if problem is not None and problem.message == _CUT:

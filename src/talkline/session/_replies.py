@@ -3,7 +3,7 @@ columns a finished reply is stored with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..types import ChatDelta, ChatParams, ChatResponse, Message
@@ -19,14 +19,17 @@ class Completion:
     """A non-streamed request shaped like a stream: one delta per choice, then done."""
 
     def __init__(self, client: Client, messages: list[Message], params: ChatParams,
-                 schema: Structured | None = None) -> None:
+                 schema: Structured | None = None,
+                 tools: Mapping[str, Any] | None = None) -> None:
         self._args = (client, messages, params)
         self._schema = schema
+        self._tools = dict(tools or {})  # the tool loop's keywords (see ChatSession)
         self.response: ChatResponse | None = None
 
     def __iter__(self) -> Iterator[ChatDelta]:
         client, messages, params = self._args
-        self.response = client.complete(messages, params=params, schema=self._schema)
+        self.response = client.complete(messages, params=params, schema=self._schema,
+                                        **self._tools)
         for choice in self.response.choices:
             yield ChatDelta(index=choice.index, content=choice.message.text,
                             finish_reason=choice.finish_reason)
@@ -45,8 +48,8 @@ def response_fields(resp: ChatResponse) -> dict[str, Any]:
     calls = resp.message.tool_calls
     if calls:
         fields["tool_calls"] = [c.to_dict() for c in calls]
-    if resp.usage is not None:
-        u = resp.usage
+    if resp.total_usage is not None:  # a tool loop's tokens in all
+        u = resp.total_usage
         fields.update(
             prompt_tokens=u.prompt_tokens,
             completion_tokens=u.completion_tokens,

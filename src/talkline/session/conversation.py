@@ -9,12 +9,17 @@ did not complete are kept but not sent back to the model as if they were answers
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..client._tools import DEFAULT_CHAIN_LIMIT, ToolOptions
 from ..errors import ConfigError, ContextLengthExceededError, TalklineError
+from ..tools import Approve, ToolResult
 from ..types import ChatParams, Message, params_from_mapping
 from ._replies import Completion, response_fields
+from ._summaries import SUMMARY_INSTRUCTIONS as SUMMARY_INSTRUCTIONS
+from ._summaries import stored_summary, summarize
+from ._tool_messages import answered_calls_only, store_tool_messages
 from .turn import Turn as Turn
 
 if TYPE_CHECKING:
@@ -31,10 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatSession", "Turn"]
 
 CONTINUE_PROMPT = "Continue exactly where your previous reply stopped, without repeating it."
-SUMMARY_INSTRUCTIONS = (
-    "Summarise this earlier part of a conversation in a few short paragraphs. Keep facts, "
-    "names, numbers, decisions, and open questions; leave out pleasantries."
-)
 
 
 class ChatSession:
@@ -51,12 +52,22 @@ class ChatSession:
         params: ChatParams | None = None,
         preflight: Preflight | None = None,
         request: ResolvedRequest | None = None,
+        tools: Sequence[Any] | None = None,
+        approve: Approve | None = None,
+        chain_limit: int | None = None,
+        on_tool: Callable[[ToolResult], None] | None = None,
     ) -> None:
         """`request` (see `talkline.layers.resolve_request`) sets the model, system prompt
         and parameters exactly, and stores them with `record` when they changed; without
         it, `model` and `system` fall back to what `record` stored, and `params` go over
-        what `record` stored over the settings' (the request that is sent, as it is)."""
+        what `record` stored over the settings' (the request that is sent, as it is).
+
+        `tools` (with `approve`, `chain_limit`, `on_tool`: see `Client.complete`) are run
+        by the tool loop of every turn; the calls and results it adds are stored as
+        messages of the conversation, so they are sent back on the next turn."""
         self.client = client
+        self.tool_options = ToolOptions.of(tools, approve, chain_limit or DEFAULT_CHAIN_LIMIT,
+                                           on_tool)
         self.store = store
         self.record = record
         if preflight is None:
@@ -99,9 +110,9 @@ class ChatSession:
 
     def _history_with_ids(self) -> list[tuple[Message, int | None]]:
         if self.store is None:
-            return _answered_calls_only([(m, None) for m in self._memory])
+            return answered_calls_only([(m, None) for m in self._memory])
         store = self.store
-        return _answered_calls_only([
+        return answered_calls_only([
             (store.expand(m), m.id) for m in self.stored_messages()
             if not (m.role == "assistant" and m.status != "complete")
         ])
@@ -272,10 +283,14 @@ class ChatSession:
 
     def _open(self, prepared: Prepared, stream: bool, resume: bool) -> ChatStream | Completion:
         params = prepared.params.merge(model=self.model)  # the whole request, sent as it is
+        options = self.tool_options
+        tools: dict[str, Any] = {} if options is None else {
+            "tools": options.tools, "approve": options.approve,
+            "chain_limit": options.chain_limit, "on_tool": options.on_tool}
         if stream:
             return self.client.stream(prepared.messages, params=params, resume=resume,
-                                      schema=self._schema(params))
-        return Completion(self.client, prepared.messages, params, self._schema(params))
+                                      schema=self._schema(params), **tools)
+        return Completion(self.client, prepared.messages, params, self._schema(params), tools)
 
     def _schema(self, params: ChatParams) -> Structured | None:
         """The schema of a `json_schema` response_format (given now, or stored with the
@@ -301,33 +316,15 @@ class ChatSession:
     def _stored_summary(self) -> Summary | None:
         if self.store is None or self.record is None:
             return None
-        stored = self.store.latest_summary(self.record.id)
-        if stored is None:
-            return None
-        from ..planning.context import Summary as Summary
-
         ids = [i for _, i in self._history_with_ids()]
-        covers = sum(1 for i in ids if i is not None and i <= stored.covers_up_to_message_id)
-        return Summary(stored.content, covers) if covers else None
+        return stored_summary(self.store, self.record.id, ids)
 
     def _summarize(self, messages: list[Message], covers: int) -> Summary:
         """Ask the model for a summary of the turns that no longer fit, and keep it."""
-        from ..planning.context import Summary as Summary
-
-        transcript = "\n\n".join(f"{m.role}: {m.text}" for m in messages)
-        reply = self.client.complete(
-            [Message("system", SUMMARY_INSTRUCTIONS), Message("user", transcript)],
-            model=self.model,
-        )
-        text = reply.content.strip()
         ids = [i for _, i in self._history_with_ids()]
-        if self.store is not None and self.record is not None and 0 < covers <= len(ids):
-            last_id = ids[covers - 1]
-            if last_id is not None:
-                tokens = reply.usage.completion_tokens if reply.usage else None
-                self.store.add_summary(self.record.id, last_id, text, model=reply.model,
-                                       tokens=tokens)
-        return Summary(text, covers)
+        where = None if self.store is None or self.record is None else (
+            self.store, self.record.id)
+        return summarize(self.client, self.model, messages, covers, ids, where)
 
     def _after_refusal(self, turn: Turn, error: ContextLengthExceededError
                        ) -> tuple[ChatStream | Completion, Prepared]:
@@ -349,16 +346,16 @@ class ChatSession:
             # does not know: price it under the name it was asked for (free).
             local = self.client.settings.is_local_model(self.model)
             turn.cost = self.preflight.cost(
-                self.model if local else resp.model or self.model, resp.usage,
+                self.model if local else resp.model or self.model, resp.total_usage,
                 completion_text=resp.content,
                 prompt_estimate=fit.prompt_tokens if fit is not None else None,
             )
         if self.store is None or turn.reply_id is None:
-            done = turn.response
-            if done is not None:
-                self._memory.append(done.message if turn.continues is None else Message(
-                    "assistant", turn.prefix + done.content,
-                    tool_calls=done.message.tool_calls))
+            if resp is not None:
+                self._memory.extend(resp.tool_messages)
+                self._memory.append(resp.message if turn.continues is None else Message(
+                    "assistant", turn.prefix + resp.content,
+                    tool_calls=resp.message.tool_calls))
             elif turn.continues is not None:
                 self._memory.append(turn.continues)
             return
@@ -376,6 +373,9 @@ class ChatSession:
             fields["latency"] = time.monotonic() - turn.started
         turn.store_error = None  # what a checkpoint could not store, this may
         try:
+            if resp is not None and resp.tool_messages and self.record is not None:
+                turn.reply_id = store_tool_messages(self.store, self.record, turn.reply_id,
+                                                    resp.tool_messages, self.model)
             self.store.update_message(turn.reply_id, **fields)
             if turn.replaces is not None and turn.status != "complete" and (
                 self.record is not None
@@ -393,18 +393,3 @@ class ChatSession:
         except TalklineError as exc:
             turn.store_error = exc
 
-
-def _answered_calls_only(history: list[tuple[Message, int | None]]
-                         ) -> list[tuple[Message, int | None]]:
-    """Tool calls no tool result answered (talkline does not run tools yet) are left out
-    of what is sent: the API refuses an assistant message whose calls are not followed
-    by their results. Such a reply's text, if any, is still sent."""
-    out: list[tuple[Message, int | None]] = []
-    for i, (message, mid) in enumerate(history):
-        following = history[i + 1][0] if i + 1 < len(history) else None
-        if message.tool_calls and (following is None or following.role != "tool"):
-            if not message.text:
-                continue
-            message = Message(message.role, message.content, name=message.name)
-        out.append((message, mid))
-    return out

@@ -32,6 +32,10 @@ class Reply:
     ``multiline_data``: each event's JSON split over two ``data:`` lines.
     ``chunk_delay``: seconds to wait before each streamed content chunk (a slow model,
     e.g. to type while a reply streams).
+    ``tool_index``: how streamed tool calls are numbered: ``"index"`` (fragments with their
+    ``index``, as OpenAI sends them), ``"none"`` (each call whole in one fragment with its
+    ``id`` and no ``index``, as Gemini's endpoint and Ollama send them), ``"mixed"`` (the
+    first call by index, the others whole without one).
     """
 
     content: str | None = "Hello!"
@@ -46,6 +50,7 @@ class Reply:
     comments: bool = False
     multiline_data: bool = False
     chunk_delay: float = 0.0
+    tool_index: Literal["index", "none", "mixed"] = "index"
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,10 @@ def stream_plan(reply: Reply, body: Mapping[str, Any], default_model: str) -> St
             {"content": p} for p in split_text(text or "", reply.chunk_size)
         ]
         for j, tc in enumerate(tool_calls):
+            if reply.tool_index == "none" or (reply.tool_index == "mixed" and j > 0):
+                deltas.append({"tool_calls": [{"id": tc["id"], "type": tc["type"],
+                                               "function": dict(tc["function"])}]})
+                continue
             deltas.append(
                 {
                     "tool_calls": [

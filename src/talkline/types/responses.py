@@ -105,6 +105,17 @@ class ChatResponse:
     # Under a schema (`complete(..., schema=...)`): the reply's JSON, checked; a pydantic
     # instance when a model class was given.
     parsed: Any = None
+    # Set by the tool loop (`tools=`): the assistant `tool_calls` messages and `tool`
+    # results it added before this answer, in order; the usage summed over all its
+    # requests; the chain limit when the loop stopped there with calls left unrun.
+    tool_messages: tuple[Message, ...] = ()
+    loop_usage: Usage | None = None
+    chain_limit_reached: int | None = None
+
+    @property
+    def total_usage(self) -> Usage | None:
+        """What the whole call cost: the tool loop's sum, else this answer's usage."""
+        return self.loop_usage if self.loop_usage is not None else self.usage
 
     @property
     def content(self) -> str:
@@ -162,9 +173,11 @@ class ChatResponse:
 
 @dataclass(frozen=True)
 class ToolCallDelta:
-    """A fragment of a streamed tool call; fragments with the same index are joined."""
+    """A fragment of a streamed tool call; fragments with the same index are joined.
+    `index` is None when the server left it out (some compatible servers do): the
+    accumulator then joins fragments by `id` (see `talkline.wire.accumulate`)."""
 
-    index: int
+    index: int | None
     id: str | None = None
     name: str | None = None
     arguments: str = ""
@@ -200,7 +213,7 @@ class ChatDelta:
             delta = choice.get("delta") or {}
             tcs = tuple(
                 ToolCallDelta(
-                    index=int(t.get("index") or 0),
+                    index=None if t.get("index") is None else int(t["index"]),
                     id=t.get("id"),
                     name=(t.get("function") or {}).get("name"),
                     arguments=str((t.get("function") or {}).get("arguments") or ""),

@@ -1,11 +1,17 @@
-"""Join stream deltas into one `ChatResponse` (pure, no I/O)."""
+"""Join stream deltas into one `ChatResponse` (pure, no I/O).
+
+Tool-call fragments are joined by their `index`. Some compatible servers (Gemini's
+endpoint, Ollama) leave `index` out: such a fragment joins the call with its `id`, or
+starts a new call when that id is new; one with neither continues the latest call. Two
+calls that omit `index` are therefore never merged."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..types import ChatDelta, ChatResponse, Choice, Message, ToolCall, Usage
+from ..types import ChatDelta, ChatResponse, Choice, Message, ToolCall, ToolCallDelta, Usage
 
 __all__ = ["StreamAccumulator"]
 
@@ -21,8 +27,40 @@ class _ToolCallParts:
 class _ChoiceParts:
     text: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
-    tool_calls: dict[int, _ToolCallParts] = field(default_factory=dict)
+    tool_calls: list[_ToolCallParts] = field(default_factory=list)
+    by_index: dict[int, _ToolCallParts] = field(default_factory=dict)
+    by_id: dict[str, _ToolCallParts] = field(default_factory=dict)
     finish_reason: str | None = None
+
+    def call_for(self, frag: ToolCallDelta) -> _ToolCallParts:
+        """The call `frag` belongs to (a new one when it starts a call)."""
+        call: _ToolCallParts | None = None
+        if frag.index is not None:
+            call = self.by_index.get(frag.index)
+        elif frag.id:
+            call = self.by_id.get(frag.id)
+        elif self.tool_calls:
+            call = self.tool_calls[-1]
+        if call is None:
+            call = _ToolCallParts()
+            self.tool_calls.append(call)
+            if frag.index is not None:
+                self.by_index[frag.index] = call
+        if frag.id and frag.id not in self.by_id:
+            self.by_id[frag.id] = call
+        return call
+
+
+def _order(parts: _ChoiceParts) -> Callable[[_ToolCallParts], tuple[int, int]]:
+    """Calls by index; those without one after, in the order they arrived."""
+    indexes = {id(call): i for i, call in parts.by_index.items()}
+    arrival = {id(call): n for n, call in enumerate(parts.tool_calls)}
+
+    def key(call: _ToolCallParts) -> tuple[int, int]:
+        i = indexes.get(id(call))
+        return (0, i) if i is not None else (1, arrival[id(call)])
+
+    return key
 
 
 class StreamAccumulator:
@@ -53,7 +91,7 @@ class StreamAccumulator:
         if delta.refusal:
             parts.refusal.append(delta.refusal)
         for frag in delta.tool_calls:
-            call = parts.tool_calls.setdefault(frag.index, _ToolCallParts())
+            call = parts.call_for(frag)
             if frag.id:
                 call.id = frag.id
             if frag.name:
@@ -87,7 +125,7 @@ class StreamAccumulator:
         for index, parts in sorted(self._choices.items()):
             calls = tuple(
                 ToolCall(id=c.id, name=c.name, arguments="".join(c.arguments))
-                for _, c in sorted(parts.tool_calls.items())
+                for c in sorted(parts.tool_calls, key=_order(parts))
             )
             text = "".join(parts.text)
             message = Message(

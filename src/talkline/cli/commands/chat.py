@@ -11,7 +11,7 @@ import click
 
 from ..app import App, pass_app, system_replaced_notice
 from .attach import attach_option, load_all
-from .options import request_options, schema_options
+from .options import request_options, schema_options, tool_options
 
 
 @click.command()
@@ -22,6 +22,7 @@ from .options import request_options, schema_options
 @click.option("--cid", help="Resume the conversation with this id (a unique prefix will do).")
 @click.option("--no-log", is_flag=True, help="Do not store this conversation.")
 @attach_option
+@tool_options
 @pass_app
 def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
          attach: tuple[str, ...] = (), **opts: Any) -> None:
@@ -35,6 +36,9 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
         raise click.UsageError(several_choices_refusal(f"-n {given_n}"))
     attachments = load_all(attach, allow_stdin=False)  # for the first message
     term = app.term
+    from ..functions import session_tools
+
+    tools, _ = session_tools(term, opts)
     app.announce()
     store, record = app.open_conversation(continue_=continue_, cid=cid, no_log=no_log)
     request = app.request(record)
@@ -46,6 +50,6 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
         term.status(notice)
     if flags.schema_notice:
         term.warn(flags.schema_notice)
-    with app.session(request, store, record) as session:
+    with app.session(request, store, record, tools) as session:
         Repl(session, term, app.settings, attachments).run()
     sys.exit(0)

@@ -81,3 +81,26 @@ def schema_options(func: F) -> F:
     for option in reversed(_SCHEMA_OPTIONS):
         func = option(func)
     return func
+
+
+DEFAULT_CHAIN_LIMIT = 5  # talkline.client._tools.DEFAULT_CHAIN_LIMIT (not imported: start-up)
+
+_TOOL_OPTIONS: list[Callable[[F], F]] = [
+    click.option("--functions", "functions", multiple=True, metavar="FILE.py",
+                 help="Run the public functions this file defines as tools the model may "
+                      "call (repeatable)."),
+    click.option("--tool-approve", is_flag=True,
+                 help="Ask y/N on the terminal before each tool call."),
+    click.option("--chain-limit", type=click.IntRange(min=1), default=DEFAULT_CHAIN_LIMIT,
+                 help=f"Most rounds of tool calls in one answer (default "
+                      f"{DEFAULT_CHAIN_LIMIT})."),
+    click.option("--tools-debug", is_flag=True,
+                 help="Show each tool call's full arguments and result."),
+]
+
+
+def tool_options(func: F) -> F:
+    """`--functions`, `--tool-approve`, `--chain-limit`, `--tools-debug`."""
+    for option in reversed(_TOOL_OPTIONS):
+        func = option(func)
+    return func

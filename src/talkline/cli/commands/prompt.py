@@ -11,13 +11,14 @@ from ...errors import ConfigError
 from ..app import App, pass_app, system_replaced_notice
 from ..output.toolcalls import end_reply, show_tool_calls
 from .attach import STDIN_PROMPT_REFUSAL, attach_option, load_all
-from .options import request_options, schema_options
+from .options import request_options, schema_options, tool_options
 
 if TYPE_CHECKING:
     from ...planning.costs import Cost
     from ...schema import Structured
     from ...types import ChatParams, ChatResponse
     from ..output.terminal import Terminal
+    from ..output.tool_events import ToolEvents
 
 
 def utf8_text(data: bytes, what: str) -> str:
@@ -98,6 +99,7 @@ def join_prompt(prompt: str | None, stdin: str) -> str:
 @click.option("--cid", help="Continue the conversation with this id (a unique prefix will do).")
 @click.option("--no-log", is_flag=True, help="Do not store this exchange.")
 @attach_option
+@tool_options
 @pass_app
 def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
            show_usage: bool, sanitize: bool, plain: bool, continue_: bool, cid: str | None,
@@ -125,6 +127,9 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
             )
         raise click.UsageError("The prompt is empty. Give a PROMPT argument or pipe text in.")
 
+    from ..functions import session_tools
+
+    tools, events = session_tools(term, opts)
     settings = app.settings
     app.announce()
     store, record = app.open_conversation(continue_=continue_, cid=cid, no_log=no_log)
@@ -137,7 +142,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     schema = schema_of(request.params)
 
     n = request.params.n or 1
-    with app.session(request, store, record) as session:
+    with app.session(request, store, record, tools) as session:
         streamed = not (as_json or no_stream)
         turn = session.send(text, stream=streamed,
                             resume=not (force_stream and not term.out_tty),
@@ -149,7 +154,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
                 show_whole=(lambda r: term.write_json(with_parsed(r, schema))) if as_json
                 else (lambda r: print_structured(term, r, schema)) if schema is not None
                 else (lambda r: _print_choices(term, r)),
-                tool_calls_notice=not as_json,
+                tool_calls_notice=not as_json and not tools,
             )
         finally:
             unstored = turn.not_stored_notice()  # a full disk: the answer is shown anyway
@@ -164,7 +169,22 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     if show_usage:
         term.status(usage_line(response, turn.cost,
                                free=settings.is_local_model(session.model)))
-    return 1 if turn.store_error is not None else 0
+    return _tools_ended(term, response, events) or (1 if turn.store_error is not None else 0)
+
+
+def _tools_ended(term: Terminal, response: ChatResponse, events: ToolEvents | None) -> int:
+    """What the tool loop cost, on stderr; 1 when it stopped at the chain limit."""
+    from ..output.tool_events import chain_limit_notice, loop_cost_line
+
+    if events is None:
+        return 0
+    line = loop_cost_line(response, events.calls)
+    if line:
+        term.status(line)
+    if response.chain_limit_reached is not None:
+        term.warn(chain_limit_notice(response.chain_limit_reached))
+        return 1
+    return 0
 
 
 def usage_line(response: ChatResponse, cost: Cost | None, *, free: bool = False) -> str:

@@ -4,7 +4,7 @@
 each piece as it arrives (`live`) or lets the caller show the whole response at the end,
 erases a partial answer when the stream is retried, marks Ctrl-C `[interrupted]`, ends the
 answer and lists its tool calls; then warns when the answer was cut off by the token
-limit or stopped by the content filter, and says that tool calls are not run.
+limit or stopped by the content filter, and says how to run tool calls left unanswered.
 """
 
 from __future__ import annotations

@@ -274,6 +274,10 @@ class Terminal:
             )
         return MarkdownStream(self._console, code_theme=self.code_theme, live=live)
 
+    def pause_spinner(self) -> None:
+        """Stop the spinner now (a question is about to be asked on the terminal)."""
+        self._stop_spinner()
+
     def _stop_spinner(self) -> None:
         spinner, self._spinner = self._spinner, None
         if spinner is not None:

@@ -1,4 +1,5 @@
-"""Tool calls a reply asked for: shown on stdout, one per line, until talkline runs tools."""
+"""Tool calls a reply left unanswered (no `--functions` given, or the chain limit was
+reached): shown on stdout, one per line."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ if TYPE_CHECKING:
     from ...types import Message, ToolCall
     from .terminal import Terminal
 
-TOOL_CALLS_NOTICE = ("finish_reason: tool_calls (talkline does not run tools yet; the calls "
-                     "are shown above and stored)")
+TOOL_CALLS_NOTICE = ("finish_reason: tool_calls (the calls are shown above and stored; to "
+                     "have talkline run them, give the functions with --functions FILE.py)")
 
 
 def tool_call_line(call: ToolCall) -> str:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.key_binding import KeyPressEvent
 
     from ...attachments import Attachment
+    from ...session._tool_messages import ToolKeywords
     from ...session.conversation import ChatSession
     from ...session.turn import Turn
     from ...settings import Settings
@@ -123,6 +124,7 @@ class Repl:
             "/copy": self.cmd_copy,
             "/export": self.cmd_export,
             "/attach": self.cmd_attach,
+            "/tools": self.cmd_tools,
         }
 
     # -- the loop
@@ -315,10 +317,22 @@ class Repl:
         from ...session.conversation import ChatSession as ChatSession
 
         s = self.session
+        options = s.tool_options
+        tools: ToolKeywords = {} if options is None else {
+            "tools": options.tools, "approve": options.approve,
+            "chain_limit": options.chain_limit, "on_tool": options.on_tool}
         self.session = ChatSession(s.client, s.store, system=s.system, model=s.model,
-                                   params=s.params)
+                                   params=s.params, **tools)
         self.refresh_gauge()
         self.term.status("New conversation.")
+
+    def cmd_tools(self, _: str) -> None:
+        options = self.session.tool_options
+        if options is None:
+            self.term.status("No tools loaded: start the chat with --functions FILE.py.")
+            return
+        for tool in options.tools:
+            self.term.write_line(f"{tool.name}: {tool.summary}" if tool.summary else tool.name)
 
     def cmd_history(self, _: str) -> None:
         messages = [(m.role, m.status, m.content or "") for m in self.session.stored_messages()

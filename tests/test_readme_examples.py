@@ -1,0 +1,81 @@
+"""The README's Python examples run, as a user would run them, against the scripted server.
+
+A python code block is run when the line just before it is an HTML comment
+`<!-- test: NAME -->`. Each block runs in its own interpreter with OPENAI_BASE_URL and
+OPENAI_API_KEY pointing at a ScriptedServer on 127.0.0.1 (so the example must read them
+from the environment, with `Client()`, as users write it), and must exit 0. `SCRIPTS[NAME]`
+gives the server's replies for the block and a check of what it printed and sent; a name
+without an entry gets the default (echo) replies and the exit-0 check only. To add an
+example: mark its block in README.md and, if it needs scripted replies, add an entry here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openapi_schema import validate
+from talkline.testing import Reply
+
+from .clihelp import SRC
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+MARKED = re.compile(r"^<!-- test: ([\w-]+) -->\n```python\n(.*?)^```", re.M | re.S)
+
+
+@dataclass(frozen=True)
+class Script:
+    replies: tuple[Any, ...] = ()
+    check: Callable[[str, list[dict[str, Any]]], None] = field(default=lambda out, bodies: None)
+
+
+def _check_tools(out: str, bodies: list[dict[str, Any]]) -> None:
+    assert 'ran count_letters({"word": "strawberry", "letter": "r"}) -> 3' in out
+    assert "There are 3 r's in strawberry." in out
+    assert bodies[0]["tools"][0]["function"]["name"] == "count_letters"
+    assert bodies[1]["messages"][-1] == {"role": "tool", "content": "3",
+                                         "tool_call_id": "call_r"}
+
+
+SCRIPTS: dict[str, Script] = {
+    "tools": Script(
+        replies=(Reply(content=None, tool_calls=[{
+            "id": "call_r", "type": "function", "function": {
+                "name": "count_letters",
+                "arguments": json.dumps({"word": "strawberry", "letter": "r"})}}]),
+                 Reply(content="There are 3 r's in strawberry.")),
+        check=_check_tools),
+}
+
+
+def blocks() -> list[tuple[str, str]]:
+    return MARKED.findall(README.read_text(encoding="utf-8"))
+
+
+def test_the_readme_has_marked_examples():
+    assert "tools" in [name for name, _ in blocks()]
+
+
+@pytest.mark.parametrize(("name", "code"), blocks(), ids=[n for n, _ in blocks()])
+def test_readme_example_runs(server, talkline_home, name, code):
+    script = SCRIPTS.get(name, Script())
+    if script.replies:
+        server.script(*script.replies)
+    env = dict(os.environ, PYTHONPATH=SRC, OPENAI_API_KEY="sk-test-fake-readme",
+               OPENAI_BASE_URL=server.url, TALKLINE_HOME=str(talkline_home))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60, cwd=talkline_home)
+    assert proc.returncode == 0, proc.stderr
+    bodies = [r.body for r in server.chat_requests]
+    for body in bodies:
+        validate("CreateChatCompletionRequest", body)
+    script.check(proc.stdout, bodies)
