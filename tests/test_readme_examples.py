@@ -4,9 +4,9 @@ A python code block is run when the line just before it is an HTML comment
 `<!-- test: NAME -->`. Each block runs in its own interpreter with OPENAI_BASE_URL and
 OPENAI_API_KEY pointing at a ScriptedServer on 127.0.0.1 (so the example must read them
 from the environment, with `Client()`, as users write it), and must exit 0. `SCRIPTS[NAME]`
-gives the server's replies for the block and a check of what it printed and sent; a name
-without an entry gets the default (echo) replies and the exit-0 check only. To add an
-example: mark its block in README.md and, if it needs scripted replies, add an entry here.
+gives the server's replies for the block and a check of what it printed and sent; every
+marked block must have an entry (a test fails otherwise). To add an example: mark its
+block in README.md and add its entry here.
 """
 
 from __future__ import annotations
@@ -46,7 +46,18 @@ def _check_tools(out: str, bodies: list[dict[str, Any]]) -> None:
                                          "tool_call_id": "call_r"}
 
 
+def _check_schema(out: str, bodies: list[dict[str, Any]]) -> None:
+    assert out == "Paris 2100000\n"
+    (body,) = bodies
+    fmt = body["response_format"]["json_schema"]
+    assert fmt["strict"] is True
+    assert fmt["schema"]["properties"]["population"] == {"type": "integer"}
+
+
 SCRIPTS: dict[str, Script] = {
+    "schema": Script(
+        replies=(Reply('{"city": "Paris", "country": "France", "population": 2100000}'),),
+        check=_check_schema),
     "tools": Script(
         replies=(Reply(content=None, tool_calls=[{
             "id": "call_r", "type": "function", "function": {
@@ -61,15 +72,16 @@ def blocks() -> list[tuple[str, str]]:
     return MARKED.findall(README.read_text(encoding="utf-8"))
 
 
-def test_the_readme_has_marked_examples():
-    assert "tools" in [name for name, _ in blocks()]
+def test_the_readme_has_marked_examples_each_with_its_script():
+    names = [name for name, _ in blocks()]
+    assert {"tools", "schema"} <= set(names)
+    assert sorted(names) == sorted(SCRIPTS), "every marked README block needs a SCRIPTS entry"
 
 
 @pytest.mark.parametrize(("name", "code"), blocks(), ids=[n for n, _ in blocks()])
 def test_readme_example_runs(server, talkline_home, name, code):
-    script = SCRIPTS.get(name, Script())
-    if script.replies:
-        server.script(*script.replies)
+    script = SCRIPTS[name]
+    server.script(*script.replies)
     env = dict(os.environ, PYTHONPATH=SRC, OPENAI_API_KEY="sk-test-fake-readme",
                OPENAI_BASE_URL=server.url, TALKLINE_HOME=str(talkline_home))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
