@@ -27,6 +27,9 @@ class ChatRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Idempotency-Key
     on_headers: HeadersCallback | None = None
     deadline: float | None = None  # when the attempt must be over (time.monotonic())
+    api: str = "chat"  # which endpoint: "chat" (/chat/completions) or "responses"
+    server_state: bool = False  # responses: store: true and previous_response_id
+    reasoning: bool = False  # responses: ask for a reasoning summary (a reasoning model)
 
     @property
     def model(self) -> str:
@@ -45,6 +48,15 @@ class ChatRequest:
             options["include_usage"] = True
             body["stream_options"] = options
         return body
+
+
+    def to_responses_body(self, *, stream: bool) -> dict[str, Any]:
+        """The exact JSON body sent to `/responses` (`talkline.wire.responses_map`)."""
+        from ..wire.responses_map import responses_body
+
+        return responses_body(self.messages, self.params.merge(model=self.model),
+                              stream=stream, server_state=self.server_state,
+                              reasoning=self.reasoning)
 
 
 class Backend(Protocol):

@@ -1,4 +1,5 @@
-"""Any OpenAI-compatible server as a `Backend`: the wire's chat and models endpoints.
+"""Any OpenAI-compatible server as a `Backend`: the wire's chat (or, when the request
+says `api="responses"`, Responses API) and models endpoints.
 
 One attempt per call; everything HTTP (headers, timeouts, the plain-http warning, key
 redaction, error mapping) is the wire's (`talkline.wire.connection`). `on_warning` gets
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping
 
 from ..types import ChatDelta, ChatResponse
-from ..wire import chat, models
+from ..wire import chat, models, responses
 from ..wire.connection import AsyncConnection, AsyncTransport, Connection, Transport, Warn
 from ..wire.limits import Limits
 from ..wire.timeouts import Timeouts
@@ -35,9 +36,13 @@ class RemoteBackend:
         self.timeouts = self.connection.timeouts
 
     def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.api == "responses":
+            return responses.complete(self.connection, request)
         return chat.complete(self.connection, request)
 
     def stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
+        if request.api == "responses":
+            return responses.stream(self.connection, request)
         return chat.stream(self.connection, request)
 
     def models(self) -> list[str]:
@@ -67,9 +72,13 @@ class AsyncRemoteBackend:
         self.timeouts = self.connection.timeouts
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.api == "responses":
+            return await responses.acomplete(self.connection, request)
         return await chat.acomplete(self.connection, request)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        if request.api == "responses":
+            return responses.astream(self.connection, request)
         return chat.astream(self.connection, request)
 
     async def models(self) -> list[str]:

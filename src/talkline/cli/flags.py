@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RequestFlags"]
 
-_PARAM_FLAGS = ("temperature", "top_p", "n", "seed", "presence_penalty", "frequency_penalty")
+_PARAM_FLAGS = ("temperature", "top_p", "n", "seed", "presence_penalty", "frequency_penalty",
+                "reasoning_effort")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class RequestFlags:
     budget: float | None = None
     context_strategy: str | None = None
     schema_notice: str | None = None  # --schema that cannot be strict: why
+    api: str | None = None  # --api
+    server_state: bool = False  # --server-state
 
     @classmethod
     def parse(cls, opts: Mapping[str, object]) -> RequestFlags:
@@ -75,20 +78,29 @@ class RequestFlags:
             budget=_float(opts.get("budget")),
             context_strategy=_str(opts.get("context_strategy")),
             schema_notice=schema_notice,
+            api=_str(opts.get("api")),
+            server_state=bool(opts.get("server_state")),
         )
 
     def settings(self) -> Settings:
         """Settings from these flags, the environment and the config file; with no
-        deadline given, the catalog's for a slow model (`deadline` of its entry)."""
-        from ..planning.catalog import model_deadline
+        deadline given, the catalog's for a slow model (`deadline` of its entry); with no
+        api given, the catalog's for the model (else chat)."""
+        from ..planning.catalog import model_api, model_deadline
         from ..settings import Settings
 
         settings = Settings.resolve(
             model=self.given.model, base_url=self.base_url, api_key=self.api_key,
             system=self.given.system, retries=self.retries, idle_timeout=self.idle_timeout,
             deadline=self.deadline, fallbacks=self.fallbacks or None, budget=self.budget,
-            context_strategy=self.context_strategy,
+            context_strategy=self.context_strategy, api=self.api,
+            server_state=self.server_state,
         )
+        api, reasoning = model_api(settings.model, settings.catalog_overrides)
+        settings = settings.replace(api=settings.api or api, reasoning_model=reasoning)
+        if settings.server_state and settings.api != "responses":
+            raise click.UsageError("--server-state needs the Responses API: add --api "
+                                   "responses (or leave --server-state out)")
         if not settings.deadline_given:
             slow = model_deadline(settings.model, settings.catalog_overrides)
             if slow is not None:

@@ -140,11 +140,16 @@ class Core:
         def on_headers(status: int, headers: Mapping[str, str]) -> None:
             limiter.update_from_headers(key, headers)
 
+        settings = self.settings
+        local = settings.is_local_model(model)  # the embedded model speaks chat only
         return ChatRequest(
             messages=messages,
             params=params.merge(model=model),
             headers={"Idempotency-Key": f"talkline-{uuid.uuid4().hex}"},
             on_headers=on_headers,
+            api="chat" if local else settings.api or "chat",
+            server_state=settings.server_state and not local,
+            reasoning=settings.reasoning_model and not local,
         )
 
     # -- the rate limiter

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..settings.toml import load_toml
 
 __all__ = ["INPUT_KINDS", "PRICE_FIELDS", "Catalog", "ModelInfo", "default_catalog", "lookup",
-           "model_deadline"]
+           "model_api", "model_deadline"]
 
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "models.toml"
 
@@ -38,7 +38,9 @@ PRICE_FIELDS: tuple[str, ...] = (
 )
 _INT_FIELDS = ("context_window", "max_output", "deadline")
 _TEXT_FIELDS = ("read_on", "source", "note", "image_rule")
-_FIELDS = (*_INT_FIELDS, *PRICE_FIELDS, *_TEXT_FIELDS, "aliases", "input_kinds")
+_FIELDS = (*_INT_FIELDS, *PRICE_FIELDS, *_TEXT_FIELDS, "aliases", "input_kinds", "api",
+           "reasoning")
+APIS = ("chat", "responses")
 INPUT_KINDS = ("text", "image", "file", "audio")
 
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
@@ -63,6 +65,8 @@ class ModelInfo:
     aliases: tuple[str, ...] = field(default=())
     input_kinds: tuple[str, ...] | None = None  # what it takes in; None: not known
     image_rule: str | None = None  # how its images are counted: a key of [image_rules]
+    api: str | None = None  # the endpoint it needs: "responses" (-pro, -codex), else chat
+    reasoning: bool = False  # a reasoning model: its summary is asked for (responses)
 
     def accepts(self, kind: str) -> bool:
         """Whether the model takes `kind` in; True when the catalog does not say."""
@@ -109,6 +113,16 @@ def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | Non
             if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
                 raise ConfigError(f"aliases in {where} must be a list of names")
             values[key] = tuple(value)
+        elif key == "api":
+            if value not in APIS:
+                raise ConfigError(f"api in {where} must be one of "
+                                  f"{', '.join(map(repr, APIS))}, got {value!r}")
+            values[key] = value
+        elif key == "reasoning":
+            if not isinstance(value, bool):
+                raise ConfigError(f"reasoning in {where} must be true or false, got "
+                                  f"{value!r}")
+            values[key] = value
         elif key == "input_kinds":
             if not isinstance(value, list) or not all(v in INPUT_KINDS for v in value):
                 raise ConfigError(f"input_kinds in {where} must be a list of "
@@ -237,3 +251,15 @@ def model_deadline(model: str, overrides: Mapping[str, Mapping[str, Any]] | None
         catalog = default_catalog()
     info = catalog.lookup(model)
     return info.deadline if info is not None else None
+
+
+def model_api(model: str, overrides: Mapping[str, Mapping[str, Any]] | None = None
+              ) -> tuple[str | None, bool]:
+    """The catalog's `api` for `model` (None: not said, so chat) and whether it marks the
+    model as a reasoning model."""
+    try:
+        catalog = Catalog.load(overrides) if overrides else default_catalog()
+    except ConfigError:
+        catalog = default_catalog()
+    info = catalog.lookup(model)
+    return (info.api, info.reasoning) if info is not None else (None, False)

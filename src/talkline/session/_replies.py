@@ -45,6 +45,11 @@ def response_fields(resp: ChatResponse) -> dict[str, Any]:
         "ttft": resp.time_to_first_token,
         "request_id": resp.request_id,
     }
+    message = resp.message
+    if message.reasoning_items:  # the Responses API's, sent back on the next turn
+        fields["reasoning_items"] = [dict(i) for i in message.reasoning_items]
+    if message.response_id:
+        fields["response_id"] = message.response_id
     calls = resp.message.tool_calls
     if calls:
         fields["tool_calls"] = [c.to_dict() for c in calls]

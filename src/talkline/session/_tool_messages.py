@@ -30,14 +30,25 @@ def store_tool_messages(store: ConversationStore, record: Conversation, reply_id
     answer after them: its id."""
     first, *rest = messages
     store.update_message(reply_id, content=first.content, status="complete",
-                         tool_calls=[c.to_dict() for c in first.tool_calls])
+                         tool_calls=[c.to_dict() for c in first.tool_calls],
+                         **_responses_fields(first))
     for message in rest:
         store.append_message(
             record.id, message.role, message.content,
             tool_calls=[c.to_dict() for c in message.tool_calls] or None,
-            tool_call_id=message.tool_call_id)
+            tool_call_id=message.tool_call_id, **_responses_fields(message))
     return store.append_message(record.id, "assistant", "", status="pending",
                                 requested_model=model).id
+
+
+def _responses_fields(message: Message) -> dict[str, Any]:
+    """A loop message's Responses API reasoning items and response id, when it has them."""
+    out: dict[str, Any] = {}
+    if message.reasoning_items:
+        out["reasoning_items"] = [dict(i) for i in message.reasoning_items]
+    if message.response_id:
+        out["response_id"] = message.response_id
+    return out
 
 
 def answered_calls_only(history: list[tuple[Message, int | None]]
@@ -52,6 +63,7 @@ def answered_calls_only(history: list[tuple[Message, int | None]]
         if message.tool_calls and (following is None or following.role != "tool"):
             if not message.text:
                 continue
-            message = Message(message.role, message.content, name=message.name)
+            message = Message(message.role, message.content, name=message.name,
+                              response_id=message.response_id)
         out.append((message, mid))
     return out

@@ -39,7 +39,7 @@ _KEY_ENV_HINT = ("Set OPENAI_API_KEY again without extra characters (export OPEN
 
 _CHECKED = ("retries", "idle_timeout", "connect_timeout", "timeout", "rpm", "tpm",
             "daily_budget", "monthly_budget", "budget", "context_strategy", "base_url",
-            "deadline", "max_event_bytes", "max_body_bytes", "max_stdin_bytes")
+            "deadline", "max_event_bytes", "max_body_bytes", "max_stdin_bytes", "api")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,9 @@ class Settings:
     monthly_budget: float | None = None
     budget: float | None = None  # --budget: this command's limit, replacing the others
     context_strategy: str = DEFAULT_CONTEXT_STRATEGY
+    api: str | None = None  # "chat" or "responses"; None: the catalog's, else chat
+    server_state: bool = False  # --server-state: the server keeps the conversation
+    reasoning_model: bool = False  # the catalog's `reasoning`: ask for its summary
     paths: Paths = field(default_factory=Paths.resolve)
     config_file_used: Path | None = None
     using_default_local: bool = False
@@ -105,6 +108,7 @@ class Settings:
             "daily_budget": self.daily_budget,
             "monthly_budget": self.monthly_budget,
             "context_strategy": self.context_strategy,
+            "api": self.api or "chat (or the catalog's, per model)",
             "config_file": str(self.paths.config_file),
             "data_dir": str(self.paths.data_dir),
             "database": str(self.paths.database),
@@ -132,6 +136,8 @@ class Settings:
         log: bool | None = None,
         budget: float | None = None,
         context_strategy: str | None = None,
+        api: str | None = None,
+        server_state: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Flags (these arguments) > environment > config.toml > defaults."""
@@ -205,6 +211,8 @@ class Settings:
             budget=budget,
             context_strategy=context_strategy or str(conf.get("context_strategy",
                                                                cls.context_strategy)),
+            api=api or env.get("TALKLINE_API") or conf.get("api"),
+            server_state=bool(server_state),
             paths=paths,
             config_file_used=paths.config_file if file_values else None,
             using_default_local=using_local,

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .defaults import CONTEXT_STRATEGIES, MAX_RETRIES, MIN_RETRIES
+from .defaults import APIS, CONTEXT_STRATEGIES, MAX_RETRIES, MIN_RETRIES
 
 __all__ = ["SETTINGS", "TABLES", "check_file", "check_value"]
 
@@ -94,6 +94,12 @@ def _strategy(value: object) -> str | None:
     return f"must be one of {', '.join(CONTEXT_STRATEGIES)}"
 
 
+def _api(value: object) -> str | None:
+    if value in APIS:
+        return None
+    return f"must be one of {', '.join(APIS)} (the endpoint requests go to)"
+
+
 def _url(value: object) -> str | None:
     if not isinstance(value, str):
         return "must be a URL in quotes, such as \"http://localhost:11434/v1\""
@@ -135,6 +141,7 @@ SETTINGS: dict[str, Rule] = {
     "monthly_budget": _usd,
     "budget": _usd,  # --budget only; not a config.toml key
     "context_strategy": _strategy,
+    "api": _api,
 }
 _FLAG_ONLY = {"budget"}
 _LOCAL_RULES: dict[str, Rule] = {
@@ -151,6 +158,7 @@ _EXAMPLES = {  # the flag that sets each value, when one does
     "idle_timeout": "For example: --idle-timeout 30",
     "deadline": "For example: --deadline 600",
     "budget": "For example: --budget 0.50",
+    "api": "For example: --api chat (or TALKLINE_API=chat, or api = \"chat\" in config.toml)",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 __all__ = [
+    "APIS",
     "CONNECT_TIMEOUT",
     "CONTEXT_STRATEGIES",
     "ContextStrategy",
@@ -44,6 +45,9 @@ IDLE_TIMEOUT = 30.0  # seconds a stream may stay silent before it counts as stal
 ContextStrategy = Literal["truncate", "summarize", "error"]
 CONTEXT_STRATEGIES: tuple[str, ...] = get_args(ContextStrategy)
 DEFAULT_CONTEXT_STRATEGY = "truncate"
+
+# The endpoints a request may go to: Chat Completions, or the Responses API.
+APIS: tuple[str, ...] = ("chat", "responses")
 
 DEADLINE = 600.0  # seconds one request may take in all, its retries included
 SLOW_DEADLINE = 1800.0  # the same for a model the catalog marks `slow = true` (-pro families)

@@ -84,6 +84,8 @@ class StoredMessage:
     ttft: float | None = None
     request_id: str | None = None
     batch: bool = False
+    reasoning_items: tuple[dict[str, Any], ...] = ()  # Responses API, sent back next turn
+    response_id: str | None = None  # the Responses API answer it came in
 
     @property
     def text(self) -> str:
@@ -97,11 +99,14 @@ class StoredMessage:
             name=self.name,
             tool_calls=self.tool_calls,
             tool_call_id=self.tool_call_id,
+            reasoning_items=self.reasoning_items,
+            response_id=self.response_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready; `content` holds the parts when there are any."""
         out = asdict(self)
+        out["reasoning_items"] = [dict(i) for i in self.reasoning_items]
         out["tool_calls"] = [tc.to_dict() for tc in self.tool_calls]
         if self.parts is not None:
             out["content"] = self.parts
@@ -170,7 +175,7 @@ MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, position, role, content, created, status, parts, name, "
     "tool_calls, tool_call_id, model, requested_model, params, finish_reason, error, "
     "prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost, "
-    "cost_estimated, latency, ttft, request_id, batch"
+    "cost_estimated, latency, ttft, request_id, batch, reasoning_items, response_id"
 )
 
 
@@ -191,7 +196,8 @@ def message_from_row(row: Sequence[Any]) -> StoredMessage:
     values[14] = _load_object(values[14])
     values[22] = bool(values[22])
     values[26] = bool(values[26])
-    # Filling __dict__ directly: a frozen dataclass's __init__ sets each of the 27 fields
+    values[27] = tuple(json.loads(values[27])) if values[27] else ()
+    # Filling __dict__ directly: a frozen dataclass's __init__ sets each of the 29 fields
     # through object.__setattr__, which was a third of the time to load a long conversation.
     message = object.__new__(StoredMessage)
     message.__dict__.update(zip(_MESSAGE_FIELDS, values, strict=True))
@@ -216,6 +222,10 @@ def _load_object(text: str | None) -> dict[str, Any]:
 
 def dump_object(value: Mapping[str, Any] | None) -> str | None:
     return json.dumps(dict(value), ensure_ascii=False) if value else None
+
+
+def dump_items(value: Sequence[Mapping[str, Any]] | None) -> str | None:
+    return json.dumps([dict(i) for i in value], ensure_ascii=False) if value else None
 
 
 def dump_tool_calls(value: Sequence[ToolCall | Mapping[str, Any]] | None) -> str | None:

@@ -18,6 +18,7 @@ from ._models import (
     Conversation,
     StoredMessage,
     conversation_from_row,
+    dump_items,
     dump_object,
     dump_tool_calls,
     message_from_row,
@@ -31,7 +32,7 @@ UPDATABLE_FIELDS = frozenset(
         "content", "status", "name", "tool_calls", "tool_call_id", "model",
         "requested_model", "params", "finish_reason", "error", "prompt_tokens",
         "completion_tokens", "cached_tokens", "reasoning_tokens", "cost", "cost_estimated",
-        "latency", "ttft", "request_id", "batch",
+        "latency", "ttft", "request_id", "batch", "reasoning_items", "response_id",
     }
 )  # fmt: skip
 APPEND_FIELDS = UPDATABLE_FIELDS - {"content", "status"}
@@ -68,6 +69,8 @@ def encode(fields: Mapping[str, Any], allowed: frozenset[str], caller: str) -> d
             out[name] = dump_object(value)
         elif name == "tool_calls":
             out[name] = dump_tool_calls(value)
+        elif name == "reasoning_items":
+            out[name] = dump_items(value)
         elif name in ("cost_estimated", "batch"):
             out[name] = int(bool(value))
         elif name == "status" and value not in STATUSES:

@@ -149,7 +149,16 @@ def m004_blobs(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_fts, m003_writer, m004_blobs]
+def m005_reasoning_items(conn: sqlite3.Connection) -> None:
+    """An assistant reply's Responses API reasoning items (JSON: id, summary,
+    encrypted_content), sent back on the next turn, and the id of the response it came
+    in (`--server-state` continues from it)."""
+    conn.execute("ALTER TABLE messages ADD COLUMN reasoning_items TEXT")
+    conn.execute("ALTER TABLE messages ADD COLUMN response_id TEXT")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_fts, m003_writer, m004_blobs,
+                               m005_reasoning_items]
 
 _CREATE_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY NOT NULL, applied_at REAL)"

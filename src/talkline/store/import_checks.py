@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["check_blobs", "check_conversation", "check_message"]
 
 _TEXT_FIELDS = ("name", "tool_call_id", "status", "model", "requested_model",
-                "finish_reason", "error", "request_id")
+                "finish_reason", "error", "request_id", "response_id")
 _NUMBER_FIELDS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
                   "cost", "latency", "ttft", "created")
 
@@ -92,6 +92,10 @@ def check_message(item: object, i: int, source: str) -> None:
     for name in _NUMBER_FIELDS:
         if item.get(name) is not None and not _is_number(item[name]):
             raise _bad(where, name, item[name], "a number or null")
+    items = item.get("reasoning_items")
+    if items is not None and not (isinstance(items, list)
+                                  and all(isinstance(i, dict) for i in items)):
+        raise _bad(where, "reasoning_items", items, "a list of objects or null")
     if item.get("params") is not None and not isinstance(item["params"], dict):
         raise _bad(where, "params", item["params"], "an object or null")
 

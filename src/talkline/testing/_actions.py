@@ -36,6 +36,10 @@ class Reply:
     ``index``, as OpenAI sends them), ``"none"`` (each call whole in one fragment with its
     ``id`` and no ``index``, as Gemini's endpoint and Ollama send them), ``"mixed"`` (the
     first call by index, the others whole without one).
+    ``reasoning``: reasoning text the server sends apart from the content: on the chat
+    endpoint as ``delta.reasoning_content`` / ``message.reasoning_content`` (or the field
+    ``reasoning_field`` names), on ``/v1/responses`` as a reasoning item's summary with
+    an ``encrypted_content`` (``encrypted_reasoning``, else one made from the summary).
     """
 
     content: str | None = "Hello!"
@@ -51,6 +55,9 @@ class Reply:
     multiline_data: bool = False
     chunk_delay: float = 0.0
     tool_index: Literal["index", "none", "mixed"] = "index"
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
+    encrypted_reasoning: str | None = None
 
 
 @dataclass(frozen=True)

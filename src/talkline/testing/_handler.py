@@ -21,7 +21,8 @@ from ._render import (
     estimate_tokens,
     stream_plan,
 )
-from ._responses import ClientGone, Responder
+from ._responses import ClientGone
+from ._responses_handler import ResponsesResponder
 
 if TYPE_CHECKING:
     from .server import _HTTPServer
@@ -36,7 +37,7 @@ _BAD_JSON = (
 )
 
 
-class Handler(Responder):
+class Handler(ResponsesResponder):
     server_version = "scripted-openai/1.0"
     sys_version = ""
     # Headers and body go out in separate writes: with Nagle on, the client's delayed ACK
@@ -135,7 +136,7 @@ class Handler(Responder):
         route = self.path.split("?", 1)[0].rstrip("/")
         method = self.command
         key = self.owner.require_key
-        is_chat = method == "POST" and route == "/v1/chat/completions"
+        is_chat = method == "POST" and route in ("/v1/chat/completions", "/v1/responses")
         if is_chat:
             self.owner.count("requests")
         if key is not None and self.headers.get("Authorization", "") != f"Bearer {key}":
@@ -146,7 +147,9 @@ class Handler(Responder):
             return
         parts = route.split("/")[1:]  # "", "v1", ...
         try:
-            if is_chat:
+            if is_chat and route == "/v1/responses":
+                self._responses(body)
+            elif is_chat:
                 self._chat(body)
             elif method == "GET" and route == "/v1/models":
                 data = [

@@ -103,6 +103,8 @@ class ScriptedServer:
         self.models: list[str] = ["gpt-4o-mini", "gpt-4o"]
         self.default: DefaultAction = None
         self.sse_line_ending = "\n"
+        self.responses_api = True  # False: answer 404 on /v1/responses, as most servers do
+        self._events: list[dict[str, Any]] = []
         self.batch_step_seconds = 0.0
         self.batch_max_lines = 50000
         self.limiter = RateLimiter(rpm, tpm)
@@ -213,6 +215,7 @@ class ScriptedServer:
         with self._lock:
             self._script.clear()
             self._requests.clear()
+            self._events.clear()
             self._stats = _Stats()
 
     def next_action(self, body: Mapping[str, Any]) -> Action:
@@ -240,6 +243,23 @@ class ScriptedServer:
             for r in self.requests
             if r.method == "POST" and r.route.rstrip("/").endswith("/chat/completions")
         ]
+
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        """The `POST /v1/responses` requests received."""
+        return [r for r in self.requests
+                if r.method == "POST" and r.route.rstrip("/").endswith("/responses")]
+
+    @property
+    def sent_events(self) -> list[dict[str, Any]]:
+        """Every Responses API stream event sent, in order (to check them against the
+        official schema)."""
+        with self._lock:
+            return list(self._events)
+
+    def record_event(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._events.append(event)
 
     @property
     def stats(self) -> dict[str, int]:

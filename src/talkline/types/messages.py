@@ -42,7 +42,14 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Message:
-    """One chat message. `content` is text, a list of content parts, or None."""
+    """One chat message. `content` is text, a list of content parts, or None.
+
+    An assistant message may carry what is never sent as its content: `reasoning` (the
+    reasoning text or summary shown apart), `reasoning_items` (the Responses API's
+    `reasoning` output items, encrypted content included, sent back before this
+    message's content on the next turn of that API) and `response_id` (the id of the
+    answer it came in, which `--server-state` continues from). `to_dict` leaves them out.
+    """
 
     role: str
     content: str | list[dict[str, Any]] | None = None
@@ -51,6 +58,9 @@ class Message:
     tool_call_id: str | None = None
     refusal: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None
+    reasoning_items: tuple[Mapping[str, Any], ...] = ()
+    response_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:

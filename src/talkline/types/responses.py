@@ -201,6 +201,13 @@ class ChatDelta:
     id: str | None = None
     # The stream broke and is being retried: drop this choice's text received so far.
     restart: bool = False
+    # A piece of reasoning text or summary (never content).
+    reasoning: str = ""
+    # Whole Responses API `reasoning` items (id, summary, encrypted_content), kept on the
+    # message and sent back on the next turn.
+    reasoning_items: tuple[Mapping[str, Any], ...] = ()
+    # The Responses API's response id (set only by that API's decoder).
+    response_id: str | None = None
 
     @classmethod
     def from_chunk(cls, chunk: Mapping[str, Any]) -> list[ChatDelta]:

@@ -8,8 +8,9 @@ calls that omit `index` are therefore never merged."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..types import ChatDelta, ChatResponse, Choice, Message, ToolCall, ToolCallDelta, Usage
 
@@ -27,6 +28,8 @@ class _ToolCallParts:
 class _ChoiceParts:
     text: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    reasoning_items: list[Mapping[str, Any]] = field(default_factory=list)
     tool_calls: list[_ToolCallParts] = field(default_factory=list)
     by_index: dict[int, _ToolCallParts] = field(default_factory=dict)
     by_id: dict[str, _ToolCallParts] = field(default_factory=dict)
@@ -69,6 +72,7 @@ class StreamAccumulator:
     def __init__(self, *, model: str = "") -> None:
         self.model = model
         self.id = ""
+        self.response_id: str | None = None
         self.usage: Usage | None = None
         self._choices: dict[int, _ChoiceParts] = {}
         self.content_chars = 0
@@ -79,6 +83,8 @@ class StreamAccumulator:
             self.id = delta.id
         if delta.model:
             self.model = delta.model
+        if delta.response_id:
+            self.response_id = delta.response_id
         if delta.usage is not None:
             self.usage = delta.usage
             return
@@ -90,6 +96,9 @@ class StreamAccumulator:
                 self.first_content_at = time.monotonic()
         if delta.refusal:
             parts.refusal.append(delta.refusal)
+        if delta.reasoning:
+            parts.reasoning.append(delta.reasoning)
+        parts.reasoning_items.extend(delta.reasoning_items)
         for frag in delta.tool_calls:
             call = parts.call_for(frag)
             if frag.id:
@@ -133,6 +142,9 @@ class StreamAccumulator:
                 text if text or not calls else None,
                 tool_calls=calls,
                 refusal="".join(parts.refusal) or None,
+                reasoning="".join(parts.reasoning) or None,
+                reasoning_items=tuple(parts.reasoning_items),
+                response_id=self.response_id,
             )
             choices.append(Choice(index=index, message=message, finish_reason=parts.finish_reason))
         return ChatResponse(

@@ -81,7 +81,11 @@ def _deltas(data: dict[str, Any], request_id: str | None) -> list[ChatDelta]:
 
 class StreamDecoder:
     """Bytes of a chat stream in, `ChatDelta`s out; knows when a stream is complete.
-    `content_type`: the answer's Content-Type (default: an event stream)."""
+    `content_type`: the answer's Content-Type (default: an event stream). A dialect
+    (`responses_decode`) overrides `_event`, `_whole` and these two texts."""
+
+    done_marker: str | None = "[DONE]"
+    unfinished = "the stream ended without a finish reason or [DONE]"
 
     def __init__(self, *, model: str = "", request_id: str | None = None,
                  redactor: Redactor | None = None,
@@ -126,7 +130,7 @@ class StreamDecoder:
                                    ) from None
         for event in events:
             data = event.data.strip()
-            if data == "[DONE]":
+            if data == self.done_marker:
                 self.done = True
                 break
             if data and self._event(data, out):
@@ -179,7 +183,7 @@ class StreamDecoder:
         elif cause is not None:
             what = f"the server sent an error: {cause.message}"
         else:
-            what = "the stream ended without a finish reason or [DONE]"
+            what = self.unfinished
         got = f" after {len(partial)} characters" if partial else " before any content"
         return StreamInterrupted(
             f"Stream interrupted{got}: {what}",
@@ -198,7 +202,7 @@ class StreamDecoder:
             return self._whole()
         if not self.done:
             leftover = self._sse.finish()
-            if leftover is not None and leftover.data.strip() == "[DONE]":
+            if leftover is not None and leftover.data.strip() == self.done_marker:
                 self.done = True
             elif not self.acc.finished:
                 raise self.interrupted()

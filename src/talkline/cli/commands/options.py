@@ -35,6 +35,18 @@ _REQUEST_OPTIONS: list[Callable[[F], F]] = [
     click.option("-p", "--param", "extra_params", multiple=True, metavar="NAME VALUE",
                  nargs=2, help="Any other request parameter, e.g. -p reasoning_effort low "
                                 "or -p logit_bias '{\"50256\": -100}'."),
+    click.option("--reasoning-effort",
+                 type=click.Choice(["none", "minimal", "low", "medium", "high", "xhigh"]),
+                 help="How hard a reasoning model thinks (reasoning_effort; on the "
+                      "Responses API also asks for its reasoning summary)."),
+    click.option("--api", type=click.Choice(["chat", "responses"]),
+                 help="The endpoint: chat (/chat/completions) or responses (/responses). "
+                      "Default: the catalog's for the model (responses for the -pro and "
+                      "-codex models), else chat; TALKLINE_API or config.toml `api` set "
+                      "another."),
+    click.option("--server-state", is_flag=True,
+                 help="Responses API: let the server keep the conversation (store: true, "
+                      "previous_response_id); only the new message is sent."),
     click.option("--base-url", help=BASE_URL_HELP),
     click.option("--key", "api_key", help="API key (prefer OPENAI_API_KEY or `keys set`)."),
     click.option("--retries", type=click.IntRange(MIN_RETRIES, MAX_RETRIES),
