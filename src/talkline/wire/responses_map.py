@@ -26,6 +26,7 @@ __all__ = ["CHAT_ONLY", "responses_body"]
 CHAT_ONLY = ("n", "stop", "presence_penalty", "frequency_penalty", "seed", "logit_bias",
              "logprobs", "top_logprobs", "modalities", "audio", "prediction",
              "web_search_options")
+MIN_OUTPUT_TOKENS = 16  # the official schema's minimum of max_output_tokens
 _KEPT = ("temperature", "top_p", "parallel_tool_calls", "service_tier", "metadata",
          "safety_identifier", "prompt_cache_key", "user")
 
@@ -145,6 +146,10 @@ def _params(body: dict[str, Any], p: ChatParams, reasoning: bool) -> None:
             body[name] = dict(value) if isinstance(value, Mapping) else value
     limit = p.max_completion_tokens or p.max_tokens
     if limit is not None:
+        if limit < MIN_OUTPUT_TOKENS:
+            raise ParamError(f"max tokens {limit} is below the Responses API's least, "
+                             f"{MIN_OUTPUT_TOKENS}: ask for --max-tokens "
+                             f"{MIN_OUTPUT_TOKENS} or more, or use --api chat")
         body["max_output_tokens"] = limit
     if p.reasoning_effort is not None or reasoning:
         body["reasoning"] = {"summary": "auto"}
