@@ -54,7 +54,18 @@ def _check_schema(out: str, bodies: list[dict[str, Any]]) -> None:
     assert fmt["schema"]["properties"]["population"] == {"type": "integer"}
 
 
+def _check_responses(out: str, bodies: list[dict[str, Any]]) -> None:
+    assert out == "Hello from the Responses API.\n"
+    (body,) = bodies
+    assert "messages" not in body and body["input"] == [{"role": "user", "content": "Hi"}]
+    assert body["model"] == "o3-pro"
+    assert body["reasoning"] == {"summary": "auto", "effort": "high"}
+
+
 SCRIPTS: dict[str, Script] = {
+    "responses": Script(
+        replies=(Reply("Hello from the Responses API.", reasoning="Greet back."),),
+        check=_check_responses),
     "schema": Script(
         replies=(Reply('{"city": "Paris", "country": "France", "population": 2100000}'),),
         check=_check_schema),
@@ -90,4 +101,7 @@ def test_readme_example_runs(server, talkline_home, name, code):
     bodies = [r.body for r in server.chat_requests]
     for body in bodies:
         validate("CreateChatCompletionRequest", body)
+    for request in server.responses_requests:
+        validate("CreateResponse", request.body)
+        bodies.append(request.body)
     script.check(proc.stdout, bodies)

@@ -283,3 +283,22 @@ def test_a_wrong_shape_is_a_response_format_error():
     with pytest.raises(StreamInterrupted) as info:
         decoder.check()
     assert "delta as a number, not a string" in info.value.message
+
+
+def test_the_async_client_speaks_the_responses_api_too(server):
+    import asyncio
+
+    from talkline import AsyncClient
+
+    server.script(Reply("Streamed async.", reasoning="hm"), Reply("Whole async."))
+    settings = Settings.resolve(api_key=KEY, base_url=server.url, retries=0)
+
+    async def main() -> tuple[str, str, str]:
+        async with AsyncClient(settings=settings.replace(api="responses")) as c:
+            deltas = [d async for d in c.stream("a")]
+            whole = await c.complete("b")
+        return ("".join(d.content for d in deltas), "".join(d.reasoning for d in deltas),
+                whole.content)
+
+    assert asyncio.run(main()) == ("Streamed async.", "hm", "Whole async.")
+    assert len(sent(server)) == 2
