@@ -302,3 +302,24 @@ def test_the_async_client_speaks_the_responses_api_too(server):
 
     assert asyncio.run(main()) == ("Streamed async.", "hm", "Whole async.")
     assert len(sent(server)) == 2
+
+
+def test_reasoning_items_are_stored_exported_imported_and_sent_back(tmp_path):
+    from talkline.store import ConversationStore
+    from talkline.store.export import export_text
+    from talkline.store.imports import import_text
+
+    items = [{"type": "reasoning", "id": "rs_9", "summary": [], "encrypted_content": "gAB"}]
+    with ConversationStore(tmp_path / "c.db") as store:
+        conv = store.create_conversation(model="o3")
+        store.append_message(conv.id, "user", "q")
+        store.append_message(conv.id, "assistant", "a", reasoning_items=items,
+                             response_id="resp_9")
+        text = export_text(store, conv.id, "json")
+        again = import_text(store, text)
+        for cid in (conv.id, again.id):
+            answer = store.messages(cid)[-1]
+            assert answer.reasoning_items == tuple(items) and answer.response_id == "resp_9"
+            message = answer.to_message()
+            assert message.reasoning_items == tuple(items)
+            assert "reasoning_items" not in message.to_dict()

@@ -76,8 +76,8 @@ BAD_CONFIGS = [
     ("[models.tiny]\npath = 5\n", "path in [models.tiny] in {cfg} must be text in quotes, "
      "got 5", "Fix or remove path in [models.tiny]"),
     ("[parms]\ntemperature = 1\n", "Unknown setting 'parms' in {cfg}",
-     "Known settings: base_url, connect_timeout"),
-    ("budget = 5\n", "Unknown setting 'budget' in {cfg}", "Known settings: base_url, "),
+     "Known settings: api, base_url, connect_timeout"),
+    ("budget = 5\n", "Unknown setting 'budget' in {cfg}", "Known settings: api, base_url, "),
     ("[params]\ntemperature = nan\n", "temperature must be between 0 and 2, got nan (check "
      "[params] in {cfg} or the command-line flags)", None),
 ]
