@@ -71,7 +71,7 @@ def test_json_shape(store: ConversationStore) -> None:
     data = json.loads(export_text(store, cid, "json"))
     assert list(data) == ["format", "version", "conversation", "messages"]
     assert (data["format"], data["version"]) == ("talkline.conversation", EXPORT_VERSION) == (
-        "talkline.conversation", 3)
+        "talkline.conversation", 4)
     assert set(data["conversation"]) == {
         "id", "title", "created", "updated", "model", "system", "params", "head_message_id",
         "turns", "prompt_tokens", "completion_tokens", "cost"}

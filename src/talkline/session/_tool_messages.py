@@ -30,12 +30,13 @@ def store_tool_messages(store: ConversationStore, record: Conversation, reply_id
     answer after them: its id."""
     first, *rest = messages
     store.update_message(reply_id, content=first.content, status="complete",
-                         tool_calls=[c.to_dict() for c in first.tool_calls])
+                         tool_calls=[c.to_dict() for c in first.tool_calls],
+                         reasoning=first.reasoning)
     for message in rest:
         store.append_message(
             record.id, message.role, message.content,
             tool_calls=[c.to_dict() for c in message.tool_calls] or None,
-            tool_call_id=message.tool_call_id)
+            tool_call_id=message.tool_call_id, reasoning=message.reasoning)
     return store.append_message(record.id, "assistant", "", status="pending",
                                 requested_model=model).id
 

@@ -84,6 +84,7 @@ class StoredMessage:
     ttft: float | None = None
     request_id: str | None = None
     batch: bool = False
+    reasoning: str | None = None  # an assistant's reasoning text, never sent back
 
     @property
     def text(self) -> str:
@@ -170,7 +171,7 @@ MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, position, role, content, created, status, parts, name, "
     "tool_calls, tool_call_id, model, requested_model, params, finish_reason, error, "
     "prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost, "
-    "cost_estimated, latency, ttft, request_id, batch"
+    "cost_estimated, latency, ttft, request_id, batch, reasoning"
 )
 
 
@@ -191,7 +192,7 @@ def message_from_row(row: Sequence[Any]) -> StoredMessage:
     values[14] = _load_object(values[14])
     values[22] = bool(values[22])
     values[26] = bool(values[26])
-    # Filling __dict__ directly: a frozen dataclass's __init__ sets each of the 27 fields
+    # Filling __dict__ directly: a frozen dataclass's __init__ sets each of the 28 fields
     # through object.__setattr__, which was a third of the time to load a long conversation.
     message = object.__new__(StoredMessage)
     message.__dict__.update(zip(_MESSAGE_FIELDS, values, strict=True))

@@ -31,7 +31,7 @@ UPDATABLE_FIELDS = frozenset(
         "content", "status", "name", "tool_calls", "tool_call_id", "model",
         "requested_model", "params", "finish_reason", "error", "prompt_tokens",
         "completion_tokens", "cached_tokens", "reasoning_tokens", "cost", "cost_estimated",
-        "latency", "ttft", "request_id", "batch",
+        "latency", "ttft", "request_id", "batch", "reasoning",
     }
 )  # fmt: skip
 APPEND_FIELDS = UPDATABLE_FIELDS - {"content", "status"}

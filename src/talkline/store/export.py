@@ -5,7 +5,7 @@ the REPL's `/export`. talkline's JSON has one shape (`to_json`), read back by
 `talkline.store.imports.read_export` together with the older shapes:
 
 ```json
-{"format": "talkline.conversation", "version": 3,
+{"format": "talkline.conversation", "version": 4,
  "conversation": {"id": "...", "title": "...", "model": "...", "system": "...",
                   "params": {}, "head_message_id": 3, "turns": 1, ...},
  "messages": [{"id": 1, "parent_id": null, "role": "user", "content": "...",
@@ -20,6 +20,11 @@ Version 3 adds attachments: a message's `content` parts name their bytes by SHA-
 (`{"type": "image_url", "blob": "1a2b…", "name": "cat.png", "mime": "image/png", ...}`),
 and `"blobs": {"1a2b…": {"mime": "image/png", "size": 34567, "data": BASE64}}` holds each
 one once. The reader checks every hash. Versions 1 and 2 (no blobs) still import.
+
+Version 4 adds a reply's `reasoning` (its reasoning text, kept apart from `content`; null
+when the model sent none). Version 3 files, which have none, still import. The Markdown
+export shows it as a `thinking:` quote before the answer; the OpenAI array leaves it out
+(it is never sent back as an answer).
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ __all__ = [
 
 FORMATS = ("md", "json", "openai")
 EXPORT_FORMAT = "talkline.conversation"
-EXPORT_VERSION = 3
+EXPORT_VERSION = 4
 
 _HEADINGS = {"user": "User", "assistant": "Assistant", "tool": "Tool",
              "system": "System", "developer": "Developer"}
@@ -121,6 +126,9 @@ def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
         if m.status != "complete":
             heading += f" [{m.status}]"
         lines += [f"## {heading}", ""]
+        if m.reasoning:
+            lines += ["> thinking:", ">", *(f"> {t}".rstrip() for t in m.reasoning.splitlines()),
+                      ""]
         if m.content or not m.tool_calls:
             lines += [m.content or "", ""]
         shown = [d for d in map(describe, m.parts or ()) if d]

@@ -36,6 +36,10 @@ class Reply:
     ``index``, as OpenAI sends them), ``"none"`` (each call whole in one fragment with its
     ``id`` and no ``index``, as Gemini's endpoint and Ollama send them), ``"mixed"`` (the
     first call by index, the others whole without one).
+    ``reasoning``: reasoning text sent apart from the content, in the field
+    ``reasoning_field`` names (``"reasoning_content"`` as DeepSeek, vLLM and llama.cpp send
+    it; ``"reasoning"`` as OpenRouter does): streamed as deltas before the content, and in
+    the whole message. A ``<think>`` block is just part of ``content``.
     """
 
     content: str | None = "Hello!"
@@ -51,6 +55,8 @@ class Reply:
     multiline_data: bool = False
     chunk_delay: float = 0.0
     tool_index: Literal["index", "none", "mixed"] = "index"
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,11 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Message:
-    """One chat message. `content` is text, a list of content parts, or None."""
+    """One chat message. `content` is text, a list of content parts, or None.
+
+    `reasoning`: an assistant's reasoning text (`reasoning_content`, `reasoning`, or a
+    `<think>` block moved out of the content), kept apart from the answer: never in
+    `to_dict()`, so it is never sent back."""
 
     role: str
     content: str | list[dict[str, Any]] | None = None
@@ -51,6 +55,7 @@ class Message:
     tool_call_id: str | None = None
     refusal: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -82,7 +87,9 @@ class Message:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
-        known = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal"}
+        known = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal",
+                 "reasoning"}
+        reasoning = data.get("reasoning")
         return cls(
             role=str(data.get("role") or "assistant"),
             content=data.get("content"),
@@ -91,6 +98,7 @@ class Message:
             tool_call_id=data.get("tool_call_id"),
             refusal=data.get("refusal"),
             extra={k: v for k, v in data.items() if k not in known},
+            reasoning=reasoning if isinstance(reasoning, str) else None,
         )
 
 

@@ -201,6 +201,9 @@ class ChatDelta:
     id: str | None = None
     # The stream broke and is being retried: drop this choice's text received so far.
     restart: bool = False
+    # A piece of reasoning text (never content): `reasoning_content` / `reasoning`, or
+    # a `<think>` block the wire moved out of the content.
+    reasoning: str = ""
 
     @classmethod
     def from_chunk(cls, chunk: Mapping[str, Any]) -> list[ChatDelta]:
@@ -230,6 +233,7 @@ class ChatDelta:
                     refusal=delta.get("refusal"),
                     model=model,
                     id=cid,
+                    reasoning=str(delta.get("reasoning") or ""),
                 )
             )
         if usage is not None:

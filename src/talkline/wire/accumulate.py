@@ -3,7 +3,8 @@
 Tool-call fragments are joined by their `index`. Some compatible servers (Gemini's
 endpoint, Ollama) leave `index` out: such a fragment joins the call with its `id`, or
 starts a new call when that id is new; one with neither continues the latest call. Two
-calls that omit `index` are therefore never merged."""
+calls that omit `index` are therefore never merged. Reasoning text is joined apart from
+the answer's text: it becomes the message's `reasoning`, never its content."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class _ToolCallParts:
 class _ChoiceParts:
     text: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
     tool_calls: list[_ToolCallParts] = field(default_factory=list)
     by_index: dict[int, _ToolCallParts] = field(default_factory=dict)
     by_id: dict[str, _ToolCallParts] = field(default_factory=dict)
@@ -90,6 +92,8 @@ class StreamAccumulator:
                 self.first_content_at = time.monotonic()
         if delta.refusal:
             parts.refusal.append(delta.refusal)
+        if delta.reasoning:
+            parts.reasoning.append(delta.reasoning)
         for frag in delta.tool_calls:
             call = parts.call_for(frag)
             if frag.id:
@@ -116,6 +120,10 @@ class StreamAccumulator:
     def texts(self) -> dict[int, str]:
         return {i: "".join(c.text) for i, c in sorted(self._choices.items())}
 
+    def reasoning(self, index: int = 0) -> str:
+        parts = self._choices.get(index)
+        return "".join(parts.reasoning) if parts else ""
+
     def text(self, index: int = 0) -> str:
         parts = self._choices.get(index)
         return "".join(parts.text) if parts else ""
@@ -133,6 +141,7 @@ class StreamAccumulator:
                 text if text or not calls else None,
                 tool_calls=calls,
                 refusal="".join(parts.refusal) or None,
+                reasoning="".join(parts.reasoning) or None,
             )
             choices.append(Choice(index=index, message=message, finish_reason=parts.finish_reason))
         return ChatResponse(
