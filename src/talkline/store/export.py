@@ -53,6 +53,7 @@ __all__ = [
     "blob_hashes",
     "export_text",
     "format_for_path",
+    "thinking_quote",
     "to_json",
     "to_markdown",
     "to_openai",
@@ -111,6 +112,14 @@ def blob_hashes(messages: Sequence[StoredMessage]) -> list[str]:
     return [str(p["blob"]) for m in messages for p in (m.parts or ()) if is_stored(p)]
 
 
+def thinking_quote(reasoning: str | None) -> list[str]:
+    """A reply's reasoning as the Markdown lines of a quote marked `thinking:` (none when
+    there is no reasoning)."""
+    if not reasoning:
+        return []
+    return ["> thinking:", ">", *(f"> {t}".rstrip() for t in reasoning.splitlines()), ""]
+
+
 def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
     lines = [f"# {conv.title or 'Conversation'}", ""]
     meta = f"`{conv.id}` · {_when(conv.created)}"
@@ -126,9 +135,7 @@ def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
         if m.status != "complete":
             heading += f" [{m.status}]"
         lines += [f"## {heading}", ""]
-        if m.reasoning:
-            lines += ["> thinking:", ">", *(f"> {t}".rstrip() for t in m.reasoning.splitlines()),
-                      ""]
+        lines += thinking_quote(m.reasoning)
         if m.content or not m.tool_calls:
             lines += [m.content or "", ""]
         shown = [d for d in map(describe, m.parts or ()) if d]
