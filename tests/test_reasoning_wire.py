@@ -4,6 +4,7 @@ the assistant message sent back (never with the reasoning)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -151,3 +152,52 @@ def test_message_reasoning_is_never_in_to_dict() -> None:
     assert message.to_dict() == {"role": "assistant", "content": "Answer"}
     assert Message.from_dict({"role": "assistant", "content": "a", "reasoning": "r"}
                              ).reasoning == "r"
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+TOOL_FORMS = [
+    pytest.param({"content": "Checking.", "reasoning": "I need the weather."},
+                 id="reasoning_content"),
+    pytest.param({"content": "Checking.", "reasoning": "I need the weather.",
+                  "reasoning_field": "reasoning"}, id="reasoning"),
+    pytest.param({"content": "<think>I need the weather.</think>Checking."}, id="think"),
+]
+
+
+@pytest.mark.parametrize("form", TOOL_FORMS)
+@pytest.mark.parametrize("stream", [True, False])
+def test_the_tool_loops_next_request_never_carries_the_reasoning(
+        server: Any, form: dict[str, Any], stream: bool) -> None:
+    from openapi_schema import validate
+
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    server.script(Reply(tool_calls=[call], **form), Reply("Sunny."))
+    with Client(api_key=KEY, base_url=server.url, retries=0) as client:
+        if stream:
+            s = client.stream("Weather?", tools=[get_weather])
+            assert "".join(d.content for d in s) == "Checking.Sunny."
+            response = s.response
+        else:
+            response = client.complete("Weather?", tools=[get_weather])
+    assert response.content == "Sunny."
+    assert response.tool_messages[0].reasoning == "I need the weather."
+    second = server.chat_requests[-1].body
+    validate("CreateChatCompletionRequest", second)
+    assert second["messages"][1]["content"] == "Checking."
+    assert "weather." not in json.dumps(second["messages"][1])
+
+
+def test_the_local_backend_passes_reasoning_only_deltas_through() -> None:
+    from talkline.backends.local.requests import Choice
+    from talkline.types import ChatDelta
+
+    choice = Choice(0, guarded=True)
+    out = choice.take(ChatDelta(reasoning="thinking it over", model="local"))
+    assert [d.reasoning for d in out] == ["thinking it over"]
+    out = choice.take(ChatDelta(content="Answer", finish_reason="stop"))
+    assert "".join(d.content for d in out) == "Answer"
