@@ -178,8 +178,8 @@ def test_an_openai_array_keeps_only_what_the_api_knows() -> None:
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"format": "talkline.conversation", "version": 4, "messages": [{"role": "user"}]},
-     "f.json was written by a newer talkline (export version 4; this one reads up to 3): "
+    ({"format": "talkline.conversation", "version": 5, "messages": [{"role": "user"}]},
+     "f.json was written by a newer talkline (export version 5; this one reads up to 4): "
      "upgrade talkline to import it."),
     ({"format": "talkline.conversation", "version": "two", "messages": [{"role": "user"}]},
      "f.json is a talkline export with no valid version (got 'two'): export it again with "

@@ -134,7 +134,8 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path
     conn = sqlite3.connect(db)
     names = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
     conn.close()
-    assert names == ["m001_initial", "m002_fts", "m003_writer", "m004_blobs"]
+    assert names == ["m001_initial", "m002_fts", "m003_writer", "m004_blobs",
+                     "m005_reasoning_text"]
     assert integrity(db) == "ok"
 
 
