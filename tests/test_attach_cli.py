@@ -185,7 +185,7 @@ def test_history_show_export_and_import_keep_the_attachment(server, talkline_hom
     assert run("history", "export", cid, "--format", "json", "-o", str(out),
                env=env_for(server)).code == 0
     exported = json.loads(out.read_text())
-    assert exported["version"] == 3
+    assert exported["version"] == 4
     assert exported["blobs"] == {sha: {"mime": "image/png", "size": len(data), "data": b64(data)}}
     assert exported["messages"][0]["content"][1]["blob"] == sha
     tampered = json.loads(out.read_text())

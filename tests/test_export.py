@@ -71,7 +71,7 @@ def test_json_shape(store: ConversationStore) -> None:
     data = json.loads(export_text(store, cid, "json"))
     assert list(data) == ["format", "version", "conversation", "messages"]
     assert (data["format"], data["version"]) == ("talkline.conversation", EXPORT_VERSION) == (
-        "talkline.conversation", 3)
+        "talkline.conversation", 4)
     assert set(data["conversation"]) == {
         "id", "title", "created", "updated", "model", "system", "params", "head_message_id",
         "turns", "prompt_tokens", "completion_tokens", "cost"}
@@ -178,8 +178,8 @@ def test_an_openai_array_keeps_only_what_the_api_knows() -> None:
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"format": "talkline.conversation", "version": 4, "messages": [{"role": "user"}]},
-     "f.json was written by a newer talkline (export version 4; this one reads up to 3): "
+    ({"format": "talkline.conversation", "version": 5, "messages": [{"role": "user"}]},
+     "f.json was written by a newer talkline (export version 5; this one reads up to 4): "
      "upgrade talkline to import it."),
     ({"format": "talkline.conversation", "version": "two", "messages": [{"role": "user"}]},
      "f.json is a talkline export with no valid version (got 'two'): export it again with "

@@ -74,3 +74,20 @@ def test_the_readme_shows_the_gauge_as_the_repl_draws_it() -> None:
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert f"`{format_tokens(4100)}/{format_tokens(128_000)}>`" in readme
+
+
+def test_reasoning_takes_no_room_in_the_window(server, talkline_home) -> None:
+    session, store = session_for(server, talkline_home)
+    try:
+        server.script(Reply("short", reasoning="pondering " * 500, usage={
+            "prompt_tokens": 1000, "completion_tokens": 3100, "total_tokens": 4100,
+            "completion_tokens_details": {"reasoning_tokens": 3000}}))
+        turn = session.send("hello")
+        turn.until_done()
+        assert turn.response is not None and turn.response.message.reasoning
+        assert window_gauge(session, turn) == "1.1k/128k"  # 4100 less 3000 of reasoning
+        assert "pondering" not in str([m.to_dict() for m in session.request_messages()])
+        session.send("again").until_done()
+        assert "pondering" not in str(server.chat_requests[-1].body)
+    finally:
+        store.close()

@@ -151,7 +151,7 @@ def test_export_json_then_import_keeps_usage_and_a_newer_export_is_refused(serve
     r = run("history", "export", cid, "--format", "json", "-o", str(path), env=env(server))
     assert r.code == 0 and f"Wrote {path}" in r.err
     data = json.loads(path.read_text())
-    assert (data["format"], data["version"]) == ("talkline.conversation", 3)
+    assert (data["format"], data["version"]) == ("talkline.conversation", 4)
     r = run("history", "import", str(path), env=env(server))
     assert r.code == 0, r.err
     again = json.loads(run("history", "export", r.out.strip(), "--format", "json",
@@ -164,4 +164,4 @@ def test_export_json_then_import_keeps_usage_and_a_newer_export_is_refused(serve
     path.write_text(json.dumps(data))
     r = run("history", "import", str(path), env=env(server))
     assert r.code == 2 and "Traceback" not in r.err
-    assert "newer talkline (export version 9; this one reads up to 3): upgrade talkline" in r.err
+    assert "newer talkline (export version 9; this one reads up to 4): upgrade talkline" in r.err

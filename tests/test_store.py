@@ -64,7 +64,7 @@ EXPECTED_SCHEMA = [
      "reasoning_tokens INTEGER, cost REAL, cost_estimated INTEGER NOT NULL DEFAULT 0, "
      "latency REAL, ttft REAL, request_id TEXT, batch INTEGER NOT NULL DEFAULT 0, "
      "created REAL NOT NULL , writer_pid INTEGER, writer_started REAL, reasoning_items TEXT, "
-     "response_id TEXT)"),
+     "response_id TEXT, reasoning TEXT)"),
     ("index", "messages_conversation",
      "CREATE INDEX messages_conversation ON messages (conversation_id, id)"),
     ("index", "messages_created", "CREATE INDEX messages_created ON messages (created)"),

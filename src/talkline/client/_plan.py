@@ -109,7 +109,7 @@ class Attempts:
 
     def see(self, delta: ChatDelta) -> None:
         self.acc.add(delta)
-        if delta.content or delta.tool_calls:
+        if delta.content or delta.tool_calls or delta.reasoning:
             self.shown = True
             self.deltas_seen += 1
             if self.first_token_at is None:

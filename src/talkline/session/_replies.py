@@ -32,13 +32,15 @@ class Completion:
                                         **self._tools)
         for choice in self.response.choices:
             yield ChatDelta(index=choice.index, content=choice.message.text,
-                            finish_reason=choice.finish_reason)
+                            finish_reason=choice.finish_reason,
+                            reasoning=choice.message.reasoning or "")
 
 
 def response_fields(resp: ChatResponse) -> dict[str, Any]:
     """The columns of a stored reply, cost included when the model's price is known."""
     fields: dict[str, Any] = {
         "content": resp.content,
+        "reasoning": resp.message.reasoning,
         "model": resp.model or resp.requested_model,
         "finish_reason": resp.finish_reason,
         "latency": resp.latency,

@@ -31,12 +31,13 @@ def store_tool_messages(store: ConversationStore, record: Conversation, reply_id
     first, *rest = messages
     store.update_message(reply_id, content=first.content, status="complete",
                          tool_calls=[c.to_dict() for c in first.tool_calls],
-                         **_responses_fields(first))
+                         reasoning=first.reasoning, **_responses_fields(first))
     for message in rest:
         store.append_message(
             record.id, message.role, message.content,
             tool_calls=[c.to_dict() for c in message.tool_calls] or None,
-            tool_call_id=message.tool_call_id, **_responses_fields(message))
+            tool_call_id=message.tool_call_id, reasoning=message.reasoning,
+            **_responses_fields(message))
     return store.append_message(record.id, "assistant", "", status="pending",
                                 requested_model=model).id
 

@@ -369,7 +369,7 @@ class ChatSession:
                 fields["cost"], fields["cost_estimated"] = turn.cost.amount, turn.cost.estimated
         else:
             fields["content"] = turn.prefix + partial
-            fields["error"] = error
+            fields["error"], fields["reasoning"] = error, turn.reasoning or None
             fields["latency"] = time.monotonic() - turn.started
         turn.store_error = None  # what a checkpoint could not store, this may
         try:
@@ -389,7 +389,8 @@ class ChatSession:
         if self.store is None or turn.reply_id is None:
             return
         try:
-            self.store.update_message(turn.reply_id, content=turn.prefix + turn.text)
+            self.store.update_message(turn.reply_id, content=turn.prefix + turn.text,
+                                      reasoning=turn.reasoning or None)
         except TalklineError as exc:
             turn.store_error = exc
 

@@ -43,6 +43,7 @@ class Turn:
     response: ChatResponse | None = None
     status: str = "pending"
     text: str = ""
+    reasoning: str = ""  # the reasoning text so far, stored apart from the answer
     prefix: str = ""  # a continued reply: the partial text it continues
     continues: Message | None = None  # ... and the partial reply it takes the place of
     replaces: int | None = None  # the stored partial reply, put back if this one fails
@@ -83,9 +84,10 @@ class Turn:
     def _deltas(self) -> Iterator[ChatDelta]:
         for delta in self.stream:
             if delta.restart and delta.index == 0:
-                self.text = ""
-            elif delta.index == 0 and delta.content:
+                self.text = self.reasoning = ""
+            elif delta.index == 0:
                 self.text += delta.content
+                self.reasoning += delta.reasoning
             if time.monotonic() - self.checkpointed >= CHECKPOINT_EVERY:
                 self.checkpointed = time.monotonic()
                 self.session._checkpoint(self)

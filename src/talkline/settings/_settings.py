@@ -65,6 +65,7 @@ class Settings:
     rpm: float | None = None
     tpm: float | None = None
     log: bool = True
+    hide_reasoning: bool = False  # reasoning text not shown on stderr (--hide-reasoning)
     local_models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     catalog_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     daily_budget: float | None = None
@@ -104,6 +105,7 @@ class Settings:
             "rpm": self.rpm,
             "tpm": self.tpm,
             "log": self.log,
+            "hide_reasoning": self.hide_reasoning,
             "local_models": {k: dict(v) for k, v in self.local_models.items()},
             "daily_budget": self.daily_budget,
             "monthly_budget": self.monthly_budget,
@@ -204,6 +206,7 @@ class Settings:
             rpm=rpm if rpm is not None else conf.get("rpm"),
             tpm=tpm if tpm is not None else conf.get("tpm"),
             log=log if log is not None else bool(conf.get("log", True)),
+            hide_reasoning=bool(conf.get("hide_reasoning", False)),
             local_models=local_models,
             catalog_overrides=catalog_table,
             daily_budget=conf.get("daily_budget"),

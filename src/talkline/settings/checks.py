@@ -134,6 +134,7 @@ SETTINGS: dict[str, Rule] = {
     "max_stdin_bytes": _positive_whole,
     "fallbacks": _names,
     "log": _flag,
+    "hide_reasoning": _flag,
     "rpm": _rate,
     "tpm": _rate,
     "key_name": _key_name,

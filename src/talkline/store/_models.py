@@ -86,6 +86,7 @@ class StoredMessage:
     batch: bool = False
     reasoning_items: tuple[dict[str, Any], ...] = ()  # Responses API, sent back next turn
     response_id: str | None = None  # the Responses API answer it came in
+    reasoning: str | None = None  # an assistant's reasoning text, never sent back
 
     @property
     def text(self) -> str:
@@ -175,7 +176,7 @@ MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, position, role, content, created, status, parts, name, "
     "tool_calls, tool_call_id, model, requested_model, params, finish_reason, error, "
     "prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost, "
-    "cost_estimated, latency, ttft, request_id, batch, reasoning_items, response_id"
+    "cost_estimated, latency, ttft, request_id, batch, reasoning_items, response_id, reasoning"
 )
 
 
@@ -197,7 +198,7 @@ def message_from_row(row: Sequence[Any]) -> StoredMessage:
     values[22] = bool(values[22])
     values[26] = bool(values[26])
     values[27] = tuple(json.loads(values[27])) if values[27] else ()
-    # Filling __dict__ directly: a frozen dataclass's __init__ sets each of the 29 fields
+    # Filling __dict__ directly: a frozen dataclass's __init__ sets each of the 30 fields
     # through object.__setattr__, which was a third of the time to load a long conversation.
     message = object.__new__(StoredMessage)
     message.__dict__.update(zip(_MESSAGE_FIELDS, values, strict=True))

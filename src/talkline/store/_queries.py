@@ -33,6 +33,7 @@ UPDATABLE_FIELDS = frozenset(
         "requested_model", "params", "finish_reason", "error", "prompt_tokens",
         "completion_tokens", "cached_tokens", "reasoning_tokens", "cost", "cost_estimated",
         "latency", "ttft", "request_id", "batch", "reasoning_items", "response_id",
+        "reasoning",
     }
 )  # fmt: skip
 APPEND_FIELDS = UPDATABLE_FIELDS - {"content", "status"}

@@ -157,8 +157,14 @@ def m005_reasoning_items(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN response_id TEXT")
 
 
+def m006_reasoning_text(conn: sqlite3.Connection) -> None:
+    """A reply's reasoning text (`reasoning_content`, `reasoning`, a `<think>` block, a
+    Responses API summary), kept apart from its content: never sent back, not searched."""
+    conn.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
+
+
 MIGRATIONS: list[Migration] = [m001_initial, m002_fts, m003_writer, m004_blobs,
-                               m005_reasoning_items]
+                               m005_reasoning_items, m006_reasoning_text]
 
 _CREATE_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY NOT NULL, applied_at REAL)"

@@ -5,7 +5,7 @@ the REPL's `/export`. talkline's JSON has one shape (`to_json`), read back by
 `talkline.store.imports.read_export` together with the older shapes:
 
 ```json
-{"format": "talkline.conversation", "version": 3,
+{"format": "talkline.conversation", "version": 4,
  "conversation": {"id": "...", "title": "...", "model": "...", "system": "...",
                   "params": {}, "head_message_id": 3, "turns": 1, ...},
  "messages": [{"id": 1, "parent_id": null, "role": "user", "content": "...",
@@ -20,6 +20,13 @@ Version 3 adds attachments: a message's `content` parts name their bytes by SHA-
 (`{"type": "image_url", "blob": "1a2b…", "name": "cat.png", "mime": "image/png", ...}`),
 and `"blobs": {"1a2b…": {"mime": "image/png", "size": 34567, "data": BASE64}}` holds each
 one once. The reader checks every hash. Versions 1 and 2 (no blobs) still import.
+
+Version 4 adds a reply's `reasoning` (its reasoning text, kept apart from `content`; null
+when the model sent none), and, for Responses API replies, `reasoning_items` (the
+encrypted reasoning sent back on the next turn) and `response_id`. Version 3 files,
+which have none, still import. The Markdown
+export shows it as a `thinking:` quote before the answer; the OpenAI array leaves it out
+(it is never sent back as an answer).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ __all__ = [
     "blob_hashes",
     "export_text",
     "format_for_path",
+    "thinking_quote",
     "to_json",
     "to_markdown",
     "to_openai",
@@ -55,7 +63,7 @@ __all__ = [
 
 FORMATS = ("md", "json", "openai")
 EXPORT_FORMAT = "talkline.conversation"
-EXPORT_VERSION = 3
+EXPORT_VERSION = 4
 
 _HEADINGS = {"user": "User", "assistant": "Assistant", "tool": "Tool",
              "system": "System", "developer": "Developer"}
@@ -106,6 +114,14 @@ def blob_hashes(messages: Sequence[StoredMessage]) -> list[str]:
     return [str(p["blob"]) for m in messages for p in (m.parts or ()) if is_stored(p)]
 
 
+def thinking_quote(reasoning: str | None) -> list[str]:
+    """A reply's reasoning as the Markdown lines of a quote marked `thinking:` (none when
+    there is no reasoning)."""
+    if not reasoning:
+        return []
+    return ["> thinking:", ">", *(f"> {t}".rstrip() for t in reasoning.splitlines()), ""]
+
+
 def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
     lines = [f"# {conv.title or 'Conversation'}", ""]
     meta = f"`{conv.id}` · {_when(conv.created)}"
@@ -121,6 +137,7 @@ def to_markdown(conv: Conversation, messages: Sequence[StoredMessage]) -> str:
         if m.status != "complete":
             heading += f" [{m.status}]"
         lines += [f"## {heading}", ""]
+        lines += thinking_quote(m.reasoning)
         if m.content or not m.tool_calls:
             lines += [m.content or "", ""]
         shown = [d for d in map(describe, m.parts or ()) if d]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["check_blobs", "check_conversation", "check_message"]
 
 _TEXT_FIELDS = ("name", "tool_call_id", "status", "model", "requested_model",
-                "finish_reason", "error", "request_id", "response_id")
+                "finish_reason", "error", "request_id", "response_id", "reasoning")
 _NUMBER_FIELDS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
                   "cost", "latency", "ttft", "created")
 

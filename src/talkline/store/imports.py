@@ -1,6 +1,6 @@
 """Conversations in: the one reader for what `talkline history import` accepts.
 
-- talkline's JSON (`"format": "talkline.conversation", "version": 3`, see `export.py`):
+- talkline's JSON (`"format": "talkline.conversation", "version": 4`, see `export.py`):
   every field, every branch and every attachment (its hash checked) is kept;
 - the two older talkline shapes, so older exports still import: `{"talkline_export": 1,
   "conversation": {...}, "messages": [...]}` and `{"format": "talkline.conversation/1",

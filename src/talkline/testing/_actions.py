@@ -37,9 +37,11 @@ class Reply:
     ``id`` and no ``index``, as Gemini's endpoint and Ollama send them), ``"mixed"`` (the
     first call by index, the others whole without one).
     ``reasoning``: reasoning text the server sends apart from the content: on the chat
-    endpoint as ``delta.reasoning_content`` / ``message.reasoning_content`` (or the field
-    ``reasoning_field`` names), on ``/v1/responses`` as a reasoning item's summary with
-    an ``encrypted_content`` (``encrypted_reasoning``, else one made from the summary).
+    endpoint in the field ``reasoning_field`` names (``"reasoning_content"`` as DeepSeek,
+    vLLM and llama.cpp send it; ``"reasoning"`` as OpenRouter does), streamed as deltas
+    before the content and in the whole message; on ``/v1/responses`` as a reasoning
+    item's summary with an ``encrypted_content`` (``encrypted_reasoning``, else one made
+    from the summary). A ``<think>`` block is just part of ``content``.
     """
 
     content: str | None = "Hello!"

@@ -171,6 +171,8 @@ def completion_object(reply: Reply, body: Mapping[str, Any], default_model: str)
         }
         if tool_calls:
             message["tool_calls"] = tool_calls
+        if reply.reasoning is not None:
+            message[reply.reasoning_field] = reply.reasoning
         choices.append(
             {"index": i, "message": message, "logprobs": None, "finish_reason": _finish(reply)}
         )
@@ -238,8 +240,8 @@ def stream_plan(reply: Reply, body: Mapping[str, Any], default_model: str) -> St
             )
         )
         deltas: list[dict[str, Any]] = [
-            {"content": p} for p in split_text(text or "", reply.chunk_size)
-        ]
+            {reply.reasoning_field: p} for p in split_text(reply.reasoning or "", reply.chunk_size)
+        ] + [{"content": p} for p in split_text(text or "", reply.chunk_size)]
         for j, tc in enumerate(tool_calls):
             if reply.tool_index == "none" or (reply.tool_index == "mixed" and j > 0):
                 deltas.append({"tool_calls": [{"id": tc["id"], "type": tc["type"],

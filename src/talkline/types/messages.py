@@ -45,7 +45,8 @@ class Message:
     """One chat message. `content` is text, a list of content parts, or None.
 
     An assistant message may carry what is never sent as its content: `reasoning` (the
-    reasoning text or summary shown apart), `reasoning_items` (the Responses API's
+    reasoning text shown apart: `reasoning_content`, `reasoning`, a `<think>` block moved
+    out of the content, or a Responses API summary), `reasoning_items` (the Responses API's
     `reasoning` output items, encrypted content included, sent back before this
     message's content on the next turn of that API) and `response_id` (the id of the
     answer it came in, which `--server-state` continues from). `to_dict` leaves them out.
@@ -92,7 +93,9 @@ class Message:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
-        known = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal"}
+        known = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal",
+                 "reasoning"}
+        reasoning = data.get("reasoning")
         return cls(
             role=str(data.get("role") or "assistant"),
             content=data.get("content"),
@@ -101,6 +104,7 @@ class Message:
             tool_call_id=data.get("tool_call_id"),
             refusal=data.get("refusal"),
             extra={k: v for k, v in data.items() if k not in known},
+            reasoning=reasoning if isinstance(reasoning, str) else None,
         )
 
 

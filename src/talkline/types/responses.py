@@ -201,7 +201,9 @@ class ChatDelta:
     id: str | None = None
     # The stream broke and is being retried: drop this choice's text received so far.
     restart: bool = False
-    # A piece of reasoning text or summary (never content).
+    # A piece of reasoning text or summary (never content): `reasoning_content` /
+    # `reasoning`, a `<think>` block the wire moved out of the content, or a Responses API
+    # reasoning summary.
     reasoning: str = ""
     # Whole Responses API `reasoning` items (id, summary, encrypted_content), kept on the
     # message and sent back on the next turn.
@@ -237,6 +239,7 @@ class ChatDelta:
                     refusal=delta.get("refusal"),
                     model=model,
                     id=cid,
+                    reasoning=str(delta.get("reasoning") or ""),
                 )
             )
         if usage is not None:

@@ -3,7 +3,8 @@
 Tool-call fragments are joined by their `index`. Some compatible servers (Gemini's
 endpoint, Ollama) leave `index` out: such a fragment joins the call with its `id`, or
 starts a new call when that id is new; one with neither continues the latest call. Two
-calls that omit `index` are therefore never merged."""
+calls that omit `index` are therefore never merged. Reasoning text is joined apart from
+the answer's text: it becomes the message's `reasoning`, never its content."""
 
 from __future__ import annotations
 
@@ -124,6 +125,10 @@ class StreamAccumulator:
 
     def texts(self) -> dict[int, str]:
         return {i: "".join(c.text) for i, c in sorted(self._choices.items())}
+
+    def reasoning(self, index: int = 0) -> str:
+        parts = self._choices.get(index)
+        return "".join(parts.reasoning) if parts else ""
 
     def text(self, index: int = 0) -> str:
         parts = self._choices.get(index)

@@ -7,12 +7,16 @@ servers ignore `stream: true`: it is taken, as deltas), or any other body (an er
 quoting its start). What kind of body it is follows the Content-Type, and when that says
 nothing useful (missing, `text/plain`), the first bytes.
 
+A `<think>` block opening a choice's content is moved into its reasoning as it streams
+(see `think`).
+
 Text received before an error event is handed out before the error is raised, so what
 the error counts ("after 8 characters") was shown and is kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from ..errors import (
@@ -32,6 +36,7 @@ from .parse import parse_chat_response, parse_chunk, redacted
 from .redact import Redactor
 from .sse import EventTooLarge, SSEDecoder
 from .status_errors import error_from_event
+from .think import ThinkSplitter
 
 __all__ = ["MAX_WHOLE_BODY", "StreamDecoder", "body_kind"]
 
@@ -73,7 +78,8 @@ def _deltas(data: dict[str, Any], request_id: str | None) -> list[ChatDelta]:
                       for i, c in enumerate(msg.tool_calls))
         out.append(ChatDelta(index=choice.index, content=msg.text, role=msg.role,
                              tool_calls=calls, finish_reason=choice.finish_reason or "stop",
-                             refusal=msg.refusal, model=response.model, id=response.id))
+                             refusal=msg.refusal, model=response.model, id=response.id,
+                             reasoning=msg.reasoning or ""))
     if response.usage is not None:
         out.append(ChatDelta(usage=response.usage, model=response.model, id=response.id))
     return out
@@ -102,6 +108,7 @@ class StreamDecoder:
         self._body: list[str] = []
         self._body_size = 0
         self.error: StreamInterrupted | None = None
+        self._think: dict[int, ThinkSplitter] = {}
 
     def feed(self, text: str) -> list[ChatDelta]:
         """The deltas `text` completes. After an error event, `error` is set (raise it
@@ -160,9 +167,33 @@ class StreamDecoder:
             self.error = self.interrupted(redacted(exc, self._redactor))
             return True
         for delta in deltas:
+            delta = self._split(delta)
             self.acc.add(delta)
             out.append(delta)
         return False
+
+    def _split(self, delta: ChatDelta) -> ChatDelta:
+        """`delta` with an opening `<think>` block's text moved to its reasoning."""
+        if delta.usage is not None:
+            return delta
+        splitter = self._think.setdefault(delta.index, ThinkSplitter())
+        reasoning, content = splitter.feed(delta.content) if delta.content else ("", "")
+        if delta.finish_reason:
+            more_reasoning, more_content = splitter.flush()
+            reasoning, content = reasoning + more_reasoning, content + more_content
+        if (reasoning, content) == ("", delta.content):
+            return delta
+        return dataclasses.replace(delta, content=content, reasoning=delta.reasoning + reasoning)
+
+    def _held(self) -> list[ChatDelta]:
+        """What the `<think>` splitters still hold at the end of the stream."""
+        out = []
+        for index, splitter in sorted(self._think.items()):
+            reasoning, content = splitter.flush()
+            if reasoning or content:
+                out.append(ChatDelta(index=index, content=content, reasoning=reasoning))
+                self.acc.add(out[-1])
+        return out
 
     def check(self) -> None:
         """Raise the error an event brought, if any."""
@@ -211,7 +242,7 @@ class StreamDecoder:
                 "the server's stream ended without any choice: no answer came back",
                 hint="Check that the base URL points at an OpenAI-compatible server.",
                 status=200, request_id=self.request_id)
-        return []
+        return self._held()
 
     def _not_a_stream(self) -> ResponseFormatError:
         text = "".join(self._body)

@@ -16,6 +16,7 @@ from ..errors import ResponseFormatError
 from ..types import ROLES, ChatDelta, ChatResponse
 from ..types.text import clean_text, clean_value
 from .redact import Redactor
+from .think import split_think
 
 __all__ = ["MAX_TOKENS", "batch_page", "clean_text", "clean_value", "kind",
            "parse_batch_object", "redacted",
@@ -139,6 +140,20 @@ def _content(value: Any, path: str) -> str | list[dict[str, Any]] | None:
     raise _wrong(path, value, "a string")
 
 
+# Where chat servers put reasoning text: DeepSeek, vLLM and llama.cpp's server send
+# `reasoning_content`, OpenRouter `reasoning` (its `reasoning_details` repeat that text,
+# or hold the provider's own encrypted blocks: they are ignored). A server that sends both
+# names (vLLM did while renaming one to the other) sends the same text twice: the first
+# one given is taken.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def _reasoning(data: dict[str, Any], path: str) -> str:
+    """The reasoning fields' text (the first given); each field taken out of `data`."""
+    texts = [_str(data.pop(name, None), f"{path}.{name}") for name in REASONING_FIELDS]
+    return next((t for t in texts if t), "")
+
+
 def _message(value: Any, path: str) -> dict[str, Any]:
     data = dict(_obj(value, path))
     role = _str(data.get("role"), f"{path}.role") or "assistant"
@@ -146,6 +161,11 @@ def _message(value: Any, path: str) -> dict[str, Any]:
         raise _error(f"{path}.role", f"= {role!r}, not one of {', '.join(ROLES)}")
     data["role"] = role
     data["content"] = _content(data.get("content"), f"{path}.content")
+    reasoning = _reasoning(data, path)
+    if isinstance(data["content"], str) and role == "assistant":
+        inline, data["content"] = split_think(data["content"])
+        reasoning += inline
+    data["reasoning"] = reasoning or None
     data["refusal"] = _str(data.get("refusal"), f"{path}.refusal")
     data["name"] = _str(data.get("name"), f"{path}.name")
     data["tool_call_id"] = _str(data.get("tool_call_id"), f"{path}.tool_call_id")
@@ -198,6 +218,7 @@ def parse_chunk(data: Any) -> list[ChatDelta]:
         delta = dict(_obj(choice.get("delta"), f"{path}.delta"))
         for name in ("role", "content", "refusal"):
             delta[name] = _str(delta.get(name), f"{path}.delta.{name}")
+        delta["reasoning"] = _reasoning(delta, f"{path}.delta")
         calls = _list(delta.get("tool_calls"), f"{path}.delta.tool_calls")
         delta["tool_calls"] = [_tool_call(t, f"{path}.delta.tool_calls[{j}]", delta=True)
                                for j, t in enumerate(calls)]

@@ -125,7 +125,9 @@ class Choice:
             content = self.guard.feed(content)
         if self.guard is not None and delta.finish_reason:
             content += self.guard.finish()
-        if content or delta.role or delta.tool_calls or delta.refusal or delta.finish_reason:
+        if content or delta.reasoning or delta.role or delta.tool_calls or delta.refusal or (
+            delta.finish_reason
+        ):
             out.append(dataclasses.replace(delta, index=self.index, content=content))
         if self.stopped:
             out.append(ChatDelta(index=self.index, finish_reason="stop", model=self.model,

@@ -11,7 +11,7 @@ import click
 
 from ..app import App, pass_app, system_replaced_notice
 from .attach import attach_option, load_all
-from .options import request_options, schema_options, tool_options
+from .options import reasoning_option, request_options, schema_options, tool_options
 
 
 @click.command()
@@ -23,9 +23,10 @@ from .options import request_options, schema_options, tool_options
 @click.option("--no-log", is_flag=True, help="Do not store this conversation.")
 @attach_option
 @tool_options
+@reasoning_option
 @pass_app
 def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
-         attach: tuple[str, ...] = (), **opts: Any) -> None:
+         attach: tuple[str, ...] = (), hide_reasoning: bool = False, **opts: Any) -> None:
     """Chat interactively, with memory. Every turn is stored (see `talkline history`)."""
     from ..repl.loop import Repl
     from ..repl.words import several_choices_refusal
@@ -39,6 +40,8 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
     from ..functions import session_tools
 
     tools, _ = session_tools(term, opts)
+    if hide_reasoning:
+        app.use_settings(app.settings.replace(hide_reasoning=True))
     app.announce()
     store, record = app.open_conversation(continue_=continue_, cid=cid, no_log=no_log)
     request = app.request(record)

@@ -71,6 +71,14 @@ _REQUEST_OPTIONS: list[Callable[[F], F]] = [
 ]
 
 
+def reasoning_option(func: F) -> F:
+    """--hide-reasoning (the one-shot command and the REPL)."""
+    return click.option(
+        "--hide-reasoning", is_flag=True,
+        help="Do not show the model's reasoning (shown dim on stderr under `thinking`; "
+             "config.toml: hide_reasoning = true). It is still stored.")(func)
+
+
 def request_options(func: F) -> F:
     for option in reversed(_REQUEST_OPTIONS):
         func = option(func)

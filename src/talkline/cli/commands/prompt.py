@@ -11,7 +11,7 @@ from ...errors import ConfigError
 from ..app import App, pass_app, system_replaced_notice
 from ..output.toolcalls import end_reply, show_tool_calls
 from .attach import STDIN_PROMPT_REFUSAL, attach_option, load_all
-from .options import request_options, schema_options, tool_options
+from .options import reasoning_option, request_options, schema_options, tool_options
 
 if TYPE_CHECKING:
     from ...planning.costs import Cost
@@ -100,10 +100,12 @@ def join_prompt(prompt: str | None, stdin: str) -> str:
 @click.option("--no-log", is_flag=True, help="Do not store this exchange.")
 @attach_option
 @tool_options
+@reasoning_option
 @pass_app
 def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
            show_usage: bool, sanitize: bool, plain: bool, continue_: bool, cid: str | None,
-           no_log: bool, attach: tuple[str, ...] = (), **opts: Any) -> int:
+           no_log: bool, attach: tuple[str, ...] = (), hide_reasoning: bool = False,
+           **opts: Any) -> int:
     """Send PROMPT (joined with piped stdin) and print the answer.
 
     Every exchange is stored (see `talkline history`) unless --no-log or `log = false`.
@@ -155,6 +157,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
                 else (lambda r: print_structured(term, r, schema)) if schema is not None
                 else (lambda r: _print_choices(term, r)),
                 tool_calls_notice=not as_json and not tools,
+                hide_reasoning=as_json or hide_reasoning or settings.hide_reasoning,
             )
         finally:
             unstored = turn.not_stored_notice()  # a full disk: the answer is shown anyway
@@ -242,8 +245,12 @@ def schema_of(params: ChatParams) -> Structured | None:
 
 
 def with_parsed(response: ChatResponse, schema: Structured | None) -> dict[str, object]:
-    """--json: the full response, with the checked value as `parsed` under a schema."""
+    """--json: the full response, with the checked value as `parsed` under a schema and
+    each choice's reasoning text as its message's `reasoning` (when there is any)."""
     data = response.to_dict()
+    for choice, out in zip(response.choices, data["choices"], strict=True):
+        if choice.message.reasoning:
+            out["message"]["reasoning"] = choice.message.reasoning
     if schema is not None:
         parsed = response.parsed
         data["parsed"] = parsed.model_dump(mode="json") if hasattr(parsed, "model_dump") \

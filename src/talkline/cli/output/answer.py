@@ -3,7 +3,8 @@
 `show_answer` prints the turn's notices, spins while waiting for the first token, writes
 each piece as it arrives (`live`) or lets the caller show the whole response at the end,
 erases a partial answer when the stream is retried, marks Ctrl-C `[interrupted]`, ends the
-answer and lists its tool calls; then warns when the answer was cut off by the token
+answer and lists its tool calls; shows the reasoning apart, on stderr (see `reasoning`),
+unless `hide_reasoning`; then warns when the answer was cut off by the token
 limit or stopped by the content filter, and says how to run tool calls left unanswered.
 """
 
@@ -14,6 +15,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from ...errors import StreamInterrupted, TalklineError
+from .reasoning import ReasoningView
 from .toolcalls import TOOL_CALLS_NOTICE, end_reply
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ def show_answer(
     show_whole: Callable[[ChatResponse], None] | None = None,
     end_on_error: bool = False,
     tool_calls_notice: bool = True,
+    hide_reasoning: bool = False,
 ) -> ChatResponse | None:
     """Stream `turn` to `term` and return its response.
 
@@ -50,27 +53,44 @@ def show_answer(
     on a broken stream. Errors are raised again once the terminal is tidy.
     """
     told = _notices(term, turn, 0)
+    thinking = ReasoningView(term, hidden=hide_reasoning)
+    started = False  # the answer's first piece was written
     try:
         with term.spinner() if live else nullcontext():
             for delta in turn:
+                if delta.restart:
+                    thinking.restart()
+                    started = False
+                elif delta.index == 0:
+                    thinking.feed(delta.reasoning, answer_started=started)
+                    if delta.tool_calls:  # a tool may ask for approval next
+                        thinking.close()
                 if not live:
                     continue
                 if delta.restart:
                     term.erase_answer()
                 elif delta.index == 0 and delta.content:
+                    if not started:
+                        thinking.close()
+                        started = True
                     term.write_answer(delta.content)
     except KeyboardInterrupt:
+        thinking.close()
         if live:
             term.interrupt_answer()
         raise
     except StreamInterrupted:
+        thinking.close()
         if live:
             term.end_answer()
         raise
     except TalklineError:
+        thinking.close()
         if live and end_on_error:
             term.end_answer()
         raise
+    if not live:
+        thinking.finish()
     response = turn.response
     if response is None:
         if live:
@@ -78,6 +98,7 @@ def show_answer(
         return None
     if live:
         end_reply(term, response.message)
+        thinking.finish()
     elif show_whole is not None:
         show_whole(response)
     _notices(term, turn, told)

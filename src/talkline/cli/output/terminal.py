@@ -209,6 +209,10 @@ class Terminal:
         self.err.write(text + "\n")
         self.err.flush()
 
+    def dim(self, text: str) -> str:
+        """`text` dim on a colour terminal (stderr), as it is elsewhere."""
+        return self._styled(text, "2")
+
     def status(self, text: str) -> None:
         self._err_line(self._styled(sanitize(text), "2"))
 

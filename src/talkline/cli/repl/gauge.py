@@ -2,9 +2,10 @@
 conversation takes, as the next request would send it.
 
 After a completed reply the server's own count (`usage.total_tokens`: the prompt it read
-plus the reply it wrote) is used. Otherwise (after /undo, /new, /system, /model, an error
-or Ctrl-C) the active history is counted: an interrupted partial reply is not sent back,
-so it is not counted either.
+plus the reply it wrote) is used, less the reasoning tokens it reports: reasoning is never
+sent back, so it takes no room in the next request. Otherwise (after /undo, /new,
+/system, /model, an error or Ctrl-C) the active history is counted: an interrupted partial
+reply is not sent back, so it is not counted either.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def window_gauge(session: ChatSession, turn: Turn | None = None) -> str | None:
     used: int | None = None
     response = turn.response if turn is not None and turn.status == "complete" else None
     if response is not None and response.usage is not None and response.usage.total_tokens:
-        used = response.usage.total_tokens
+        used = max(0, response.usage.total_tokens - response.usage.reasoning_tokens)
     else:
         messages = session.request_messages()
         if not messages:

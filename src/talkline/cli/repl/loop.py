@@ -160,7 +160,7 @@ class Repl:
         try:
             turn = start()
             show_answer(term, turn, live=True, cut_off_hint="/continue asks for more.",
-                        end_on_error=True)
+                        end_on_error=True, hide_reasoning=self.settings.hide_reasoning)
             self.last_reply = turn.prefix + turn.text
         except KeyboardInterrupt:
             if turn is None:  # before the reply began (shown marked by `show_answer`)
@@ -271,7 +271,10 @@ class Repl:
             self.term.write_line(f"{tool.name}: {tool.summary}" if tool.summary else tool.name)
 
     def cmd_history(self, _: str) -> None:
-        messages = [(m.role, m.status, m.content or "") for m in self.session.stored_messages()
+        from ...store.export import thinking_quote
+
+        messages = [(m.role, m.status, "\n".join([*thinking_quote(m.reasoning), m.content or ""]))
+                    for m in self.session.stored_messages()
                     ] or [(m.role, "complete", m.text) for m in self.session.history()]
         if not messages:
             self.term.status("No turns yet.")
