@@ -210,6 +210,10 @@ class ChatDelta:
     reasoning_items: tuple[Mapping[str, Any], ...] = ()
     # The Responses API's response id (set only by that API's decoder).
     response_id: str | None = None
+    # The server's event as it came (a chat chunk, or a Responses API event), on the first
+    # delta of that event only: a relay (`talkline serve`) sends it on unchanged, every
+    # field kept (reasoning fields included). Not compared, not shown.
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_chunk(cls, chunk: Mapping[str, Any]) -> list[ChatDelta]:

@@ -20,6 +20,8 @@ broken (`StreamInterrupted`), never taken as complete.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 from ..errors import ResponseFormatError
@@ -102,6 +104,10 @@ class ResponsesDecoder(StreamDecoder):
         for delta in deltas:
             self.acc.add(delta)
             out.append(delta)
+        if out and deltas:  # the event as it came, for a relay (`ChatDelta.raw`)
+            out[-len(deltas)] = dataclasses.replace(out[-len(deltas)], raw=event)
+        else:  # an event with nothing to show (in_progress, item added...): relayed too
+            out.append(ChatDelta(raw=event))
         return False
 
     def _deltas(self, kind: str, event: dict[str, Any]) -> list[ChatDelta]:
