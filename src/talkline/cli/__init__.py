@@ -33,6 +33,9 @@ _COMMANDS = {
                "List the server's models (and `local`, the embedded model, when installed)."),
     "tokens": ("talkline.cli.commands.tokens", "tokens",
                "Count the tokens in FILE (or standard input, with `-` or a pipe)."),
+    "serve": ("talkline.cli.commands.serve", "serve",
+              "One OpenAI-compatible endpoint for every model talkline knows, with its "
+              "retries, shared rate limits and fallbacks; every exchange stored."),
     "usage": ("talkline.cli.commands.usage", "usage",
               "Tokens and cost of stored replies, with a daily bar chart."),
 }

@@ -68,6 +68,9 @@ class Settings:
     hide_reasoning: bool = False  # reasoning text not shown on stderr (--hide-reasoning)
     local_models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     catalog_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # `[servers.NAME]`: the upstreams of `talkline serve` (base_url, key_env or key_name,
+    # models); never a key itself.
+    servers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     daily_budget: float | None = None
     monthly_budget: float | None = None
     budget: float | None = None  # --budget: this command's limit, replacing the others
@@ -107,6 +110,7 @@ class Settings:
             "log": self.log,
             "hide_reasoning": self.hide_reasoning,
             "local_models": {k: dict(v) for k, v in self.local_models.items()},
+            "servers": {k: dict(v) for k, v in self.servers.items()},
             "daily_budget": self.daily_budget,
             "monthly_budget": self.monthly_budget,
             "context_strategy": self.context_strategy,
@@ -209,6 +213,7 @@ class Settings:
             hide_reasoning=bool(conf.get("hide_reasoning", False)),
             local_models=local_models,
             catalog_overrides=catalog_table,
+            servers=dict(file_values.get("servers") or {}),
             daily_budget=conf.get("daily_budget"),
             monthly_budget=conf.get("monthly_budget"),
             budget=budget,

@@ -20,7 +20,7 @@ __all__ = ["SETTINGS", "TABLES", "check_file", "check_value"]
 
 Rule = Callable[[object], "str | None"]  # what the value must be, or None when it is fine
 
-TABLES = ("params", "models", "catalog")
+TABLES = ("params", "models", "catalog", "servers")
 
 
 def _finite(value: object) -> float | None:
@@ -145,6 +145,21 @@ SETTINGS: dict[str, Rule] = {
     "api": _api,
 }
 _FLAG_ONLY = {"budget"}
+def _env_name(value: object) -> str | None:
+    if isinstance(value, str) and value and (value.replace("_", "a").isalnum()) and (
+        not value[0].isdigit()
+    ):
+        return None
+    return 'must be the name of an environment variable in quotes, such as "GROQ_API_KEY"'
+
+
+# `[servers.NAME]`: an upstream of `talkline serve` (see talkline.serve.upstreams).
+SERVER_RULES: dict[str, Rule] = {
+    "base_url": _url,
+    "key_env": _env_name,
+    "key_name": _key_name,
+    "models": _names,
+}
 _LOCAL_RULES: dict[str, Rule] = {
     "path": _text,
     "n_ctx": _positive_whole,
@@ -189,7 +204,7 @@ def check_file(values: Mapping[str, object], path: Path) -> None:
             raise ConfigError(
                 f"Unknown setting {name!r} in {path}",
                 hint=f"Known settings: {', '.join(sorted(known))}, "
-                "and the tables [params], [models.NAME], [catalog.MODEL].",
+                "and the tables [params], [models.NAME], [catalog.MODEL], [servers.NAME].",
             )
         problem = rule(value)
         if problem is not None:
@@ -200,7 +215,8 @@ def check_file(values: Mapping[str, object], path: Path) -> None:
 def _check_table(name: str, value: object, path: Path) -> None:
     if not isinstance(value, dict):
         what = {"params": "request parameters such as temperature = 0.7",
-                "models": "[models.NAME] tables", "catalog": "[catalog.MODEL] tables"}[name]
+                "models": "[models.NAME] tables", "catalog": "[catalog.MODEL] tables",
+                "servers": "[servers.NAME] tables"}[name]
         raise ConfigError(f"[{name}] in {path} must be a table of {what}, got {value!r}",
                           hint=_fix(f"[{name}]", path))
     if name == "params":
@@ -208,13 +224,32 @@ def _check_table(name: str, value: object, path: Path) -> None:
     for entry, spec in value.items():
         where = f"[{name}.{entry}] in {path}"
         if not isinstance(spec, dict):
-            fields = ("path = \"/path/to/model.gguf\"" if name == "models"
-                      else "context_window, input, output, ...")
+            fields = {"models": "path = \"/path/to/model.gguf\"",
+                      "servers": "base_url, key_env or key_name, models"}.get(
+                name, "context_window, input, output, ...")
             raise ConfigError(f"{where} must be a table of model fields ({fields}), "
                               f"got {spec!r}", hint=_fix(f"[{name}.{entry}]", path))
+        if name == "servers":
+            _check_server(where, entry, spec, path)
         if name == "models":
             for key, rule in _LOCAL_RULES.items():
                 problem = rule(spec[key]) if key in spec else None
                 if problem is not None:
                     raise ConfigError(f"{key} in {where} {problem}, got {spec[key]!r}",
                                       hint=_fix(f"{key} in [{name}.{entry}]", path))
+
+
+def _check_server(where: str, entry: str, spec: Mapping[str, object], path: Path) -> None:
+    unknown = sorted(set(spec) - set(SERVER_RULES))
+    if unknown:
+        raise ConfigError(f"Unknown field {unknown[0]!r} in {where}",
+                          hint=f"A server takes {', '.join(SERVER_RULES)}. "
+                          + _fix(f"{unknown[0]} in [servers.{entry}]", path))
+    if "base_url" not in spec:
+        raise ConfigError(f"{where} has no base_url",
+                          hint=f'Add base_url = "https://.../v1" to [servers.{entry}].')
+    for key, rule in SERVER_RULES.items():
+        problem = rule(spec[key]) if key in spec else None
+        if problem is not None:
+            raise ConfigError(f"{key} in {where} {problem}, got {spec[key]!r}",
+                              hint=_fix(f"{key} in [servers.{entry}]", path))

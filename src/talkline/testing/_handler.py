@@ -121,7 +121,8 @@ class Handler(ResponsesResponder):
         )
         try:
             self._route(body, raw, bad_json)
-        except ClientGone:
+        except ClientGone:  # counted: a relay's test sees its upstream request cancelled
+            self.owner.count("gone")
             self.close_connection = True
         except Exception:  # a bug in the server: say so loudly, answer 500
             traceback.print_exc()

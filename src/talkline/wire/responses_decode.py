@@ -21,7 +21,6 @@ broken (`StreamInterrupted`), never taken as complete.
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Any
 
 from ..errors import ResponseFormatError

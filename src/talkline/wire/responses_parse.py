@@ -139,4 +139,5 @@ def parse_response(data: Any, *, request_id: str | None = None,
                                                 bool(calls)))
     return ChatResponse(id=rid, model=_str(top.get("model"), "model") or "",
                         choices=(choice,), usage=parse_response_usage(top.get("usage")),
-                        created=created, object="response", request_id=request_id)
+                        created=created, object="response", request_id=request_id,
+                        raw=top)

@@ -1,0 +1,245 @@
+"""The gateway's ASGI app: `create_app(GatewayConfig) -> Starlette`.
+
+Routes: `GET /healthz`, `GET /v1/models`, `POST /v1/chat/completions` and
+`POST /v1/responses` (streamed and not), plus the web page's routes (`serve.web`) when
+that module is there. Each request is authenticated (`serve.auth`), its body checked
+(`serve.requests`), routed to its upstream's client core (`serve.upstreams`), answered in
+the OpenAI shape (`serve.relay` for streams, `serve.errors` for failures) and stored
+(`serve.record`). A catch-all handler answers 500 `server_error` and logs the exception's
+type only: never a traceback, never a key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import TalklineError
+from ..planning.costs import estimate_cost
+from ..settings import Settings
+from . import auth
+from .context import fit
+from .errors import GatewayError, error_body, error_response, from_talkline
+from .record import Exchange, Recorder
+from .relay import Outcome, relay
+from .requests import ClientRequest, chat_request, read_body, responses_request
+from .upstreams import Upstreams
+
+__all__ = ["DEFAULT_PORT", "MAX_REQUEST_BYTES", "GatewayConfig", "create_app"]
+
+log = logging.getLogger("talkline.serve")
+DEFAULT_PORT = 8787
+MAX_REQUEST_BYTES = 8 << 20  # a request body: 8 MiB (images as data URLs included)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """How the gateway runs: the settings its upstreams come from, where it listens,
+    whether keys are checked, the browser origins allowed (CORS), and whether exchanges
+    are stored (in the settings' database)."""
+
+    settings: Settings
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    no_auth: bool = False
+    cors_origins: tuple[str, ...] = ()
+    store: bool = True
+    max_request_bytes: int = MAX_REQUEST_BYTES
+
+
+class Gateway:
+    """The state behind the routes: the upstreams and the store."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.upstreams = Upstreams(config.settings)
+        self.recorder = Recorder(config.settings.paths if config.store else None)
+
+    async def key(self, request: Request) -> auth.GatewayKey:
+        found: Any = auth.authenticate(request)
+        if inspect.isawaitable(found):
+            found = await found
+        if found is None:
+            raise GatewayError(
+                401, "a valid gateway key is required: send Authorization: Bearer <key> "
+                "(the key from `talkline serve keys add NAME`; with the OpenAI SDK, "
+                "api_key=... or OPENAI_API_KEY)", code="invalid_api_key")
+        key: auth.GatewayKey = found
+        return key
+
+    async def models(self, request: Request) -> Response:
+        await self.key(request)
+        return JSONResponse({"object": "list", "data": await self.upstreams.models()})
+
+    async def chat(self, request: Request) -> Response:
+        return await self._serve(request, responses=False)
+
+    async def responses(self, request: Request) -> Response:
+        return await self._serve(request, responses=True)
+
+    async def _serve(self, request: Request, *, responses: bool) -> Response:
+        key = await self.key(request)
+        body = await read_body(request, self.config.max_request_bytes)
+        asked = responses_request(body) if responses else chat_request(body)
+        messages = fit(asked.messages, asked.model, asked.params.max_completion_tokens
+                       or asked.params.max_tokens, request.headers)
+        estimate = estimate_cost(asked.model, sum(len(m.text) for m in messages) // 4,
+                                 asked.params.max_completion_tokens or asked.params.max_tokens
+                                 or 0)
+        try:
+            auth.check_budget(key, estimate.amount if estimate is not None else None)
+        except TalklineError as exc:
+            raise from_talkline(exc, "") from None
+        upstream = self.upstreams.for_model(asked.model)
+        client = self.upstreams.client(upstream, "responses" if responses else "chat")
+        exchange = Exchange(key.name, asked.model, messages, asked.params.to_dict())
+        if not asked.stream:
+            try:
+                resp = await client.complete(messages, params=asked.params)
+            except TalklineError as exc:
+                await self.recorder.record(_failed(exchange, exc))
+                raise from_talkline(exc, upstream.label) from None
+            await self.recorder.record(_with(exchange, response=resp))
+            return JSONResponse(resp.raw if responses and resp.raw is not None
+                                else resp.to_dict())
+        return await self._stream(asked, messages, exchange, client, upstream.label, responses)
+
+    async def _stream(self, asked: ClientRequest, messages: Sequence[Any],
+                      exchange: Exchange, client: Any, label: str,
+                      responses: bool) -> Response:
+        stream = client.stream(messages, params=asked.params, resume=False)
+        try:
+            first = await stream.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except TalklineError as exc:  # before the first byte: a status of its own
+            await stream.aclose()
+            await self.recorder.record(_failed(exchange, exc))
+            raise from_talkline(exc, label) from None
+        outcome = Outcome()
+
+        async def done() -> None:
+            ex = _with(exchange, response=stream.response, status=outcome.status,
+                       error=outcome.error, partial="".join(outcome.text))
+            await self.recorder.record(ex)
+
+        events = relay(stream, first, server=label, responses=responses,
+                       include_usage=asked.include_usage, outcome=outcome, done=done)
+        return StreamingResponse(events, media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache"})
+
+    async def aclose(self) -> None:
+        await self.upstreams.aclose()
+        self.recorder.close()
+
+
+def _with(ex: Exchange, **changes: Any) -> Exchange:
+    import dataclasses
+
+    if changes.get("response") is None:
+        changes.pop("response", None)
+    return dataclasses.replace(ex, **changes)
+
+
+def _failed(ex: Exchange, exc: TalklineError) -> Exchange:
+    return _with(ex, status="error", error=exc.message)
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc)
+
+
+class CatchAll:
+    """The last word on an exception no one handled: 500 `server_error` (when nothing was
+    sent yet) and one log line with the exception's type, never its traceback or text
+    (which could hold a key). Not re-raised: the server has nothing more to log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            log.error("500 on %s %s: %s", scope.get("method", ""), scope.get("path", ""),
+                      type(exc).__name__)
+            if started or scope["type"] != "http":
+                return
+            response = JSONResponse(error_body(
+                "the gateway failed on this request; its log names the error",
+                "server_error"), status_code=500)
+            await response(scope, receive, send)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    what = ("this path does not exist on the gateway: it serves /v1/chat/completions, "
+            "/v1/responses, /v1/models and /healthz") if status == 404 else \
+        f"{request.method} is not allowed on {request.url.path}"
+    return JSONResponse(error_body(what, "invalid_request_error"), status_code=status)
+
+
+def _web_routes(config: GatewayConfig) -> list[BaseRoute]:
+    """The web page's routes (`serve.web.routes`), when that module is installed."""
+    try:
+        web = importlib.import_module("talkline.serve.web")
+    except ModuleNotFoundError:
+        return []
+    routes: list[BaseRoute] = list(web.routes(config))
+    return routes
+
+
+def create_app(config: GatewayConfig) -> Starlette:
+    gateway = Gateway(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/v1/models", gateway.models, methods=["GET"]),
+        Route("/v1/chat/completions", gateway.chat, methods=["POST"]),
+        Route("/v1/responses", gateway.responses, methods=["POST"]),
+        *_web_routes(config),
+    ]
+    middleware = [Middleware(CatchAll)]
+    if config.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                                     allow_methods=["GET", "POST"],
+                                     allow_headers=["authorization", "content-type"]))
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={GatewayError: _gateway_error, 404: _not_found,
+                                        405: _not_found})
+    app.state.config = config
+    app.state.gateway = gateway
+    return app
