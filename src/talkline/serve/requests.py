@@ -54,9 +54,8 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object, read up to `limit` bytes (413 beyond it)."""
     declared = request.headers.get("content-length")
     too_big = GatewayError(
-        413, f"the request body is larger than the gateway's limit of {limit} bytes. "
-        "Send fewer or shorter messages, or start the gateway with a larger "
-        "--max-body-bytes.", code="request_too_large")
+        413, f"the request body is larger than the gateway's limit of {limit} bytes: "
+        "send fewer or shorter messages, or smaller attachments.", code="request_too_large")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_big
     chunks: list[bytes] = []

@@ -73,8 +73,13 @@ def serve(config: GatewayConfig, announce: Callable[[str], None]) -> None:
                                            lifespan="on", timeout_graceful_shutdown=5))
     announce(url_of(sock))
     # uvicorn stops on SIGINT/SIGTERM and then raises the signal again for the handler
-    # that was there before: a quiet one, so a stop is a clean exit (0), not a kill.
-    quiet = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # that was there before: this one, which asks it to stop (a signal that comes before
+    # uvicorn's handlers are in place included), so a stop is a clean exit (0), not a kill.
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    quiet = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
     finally:
@@ -83,6 +88,3 @@ def serve(config: GatewayConfig, announce: Callable[[str], None]) -> None:
         sock.close()
         log.removeHandler(handler)
 
-
-def _ignore(signum: int, frame: object) -> None:
-    return None
