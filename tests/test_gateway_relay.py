@@ -5,6 +5,7 @@ upstream rate limit, routing to `[servers.NAME]`, and the refusals' wording."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import pytest
 
 from talkline.testing import Fault, Reply, ScriptedServer
 
-from .clihelp import run
+from .clihelp import SRC, run
 from .gatewayhelp import CLIENT_KEY, UPSTREAM_KEY, gateway, gateway_env
 
 HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
@@ -206,3 +207,14 @@ def test_many_streams_at_once_all_complete(server):
         with ThreadPoolExecutor(20) as pool:
             list(pool.map(one, range(20)))
     assert len(done) == 20 and all(t.rstrip().endswith("data: [DONE]") for t in done)
+
+
+def test_without_the_serve_extra_the_command_says_how_to_install_it(tmp_path):
+    blocker = tmp_path / "blocked"
+    (blocker / "starlette").mkdir(parents=True)
+    (blocker / "starlette" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    r = run("serve", "--port", "0", "--no-auth",
+            env=gateway_env(None, PYTHONPATH=f"{blocker}{os.pathsep}{SRC}"))
+    assert r.code == 2
+    assert "talkline serve needs the serve extra: pip install 'talkline[serve]'" in r.err
+    assert "Traceback" not in r.err
