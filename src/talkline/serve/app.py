@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -112,9 +113,10 @@ class Gateway:
             except TalklineError as exc:
                 await self.recorder.record(_failed(exchange, exc))
                 raise from_talkline(exc, upstream.label) from None
-            await self.recorder.record(_with(exchange, response=resp))
+            # Stored once the answer is sent: the client does not wait for the disk.
+            stored = BackgroundTask(self.recorder.record, _with(exchange, response=resp))
             return JSONResponse(resp.raw if responses and resp.raw is not None
-                                else resp.to_dict())
+                                else resp.to_dict(), background=stored)
         return await self._stream(asked, messages, exchange, client, upstream.label, responses)
 
     async def _stream(self, asked: ClientRequest, messages: Sequence[Any],
@@ -137,9 +139,11 @@ class Gateway:
             await self.recorder.record(ex)
 
         events = relay(stream, first, server=label, responses=responses,
-                       include_usage=asked.include_usage, outcome=outcome, done=done)
+                       include_usage=asked.include_usage, outcome=outcome)
+        # Stored once the stream ended (or the client left): the end is not held back.
         return StreamingResponse(events, media_type="text/event-stream",
-                                 headers={"cache-control": "no-cache"})
+                                 headers={"cache-control": "no-cache"},
+                                 background=BackgroundTask(done))
 
     async def aclose(self) -> None:
         await self.upstreams.aclose()

@@ -15,7 +15,7 @@ generator) and closing the client core's stream closes the upstream connection.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -69,11 +69,11 @@ def _error_event(exc: TalklineError, server: str, responses: bool) -> bytes:
 
 
 async def relay(stream: AsyncChatStream, first: ChatDelta | None, *, server: str,
-                responses: bool, include_usage: bool, outcome: Outcome,
-                done: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
+                responses: bool, include_usage: bool, outcome: Outcome
+                ) -> AsyncIterator[bytes]:
     """The bytes of the stream, `first` (already read, so errors before it got their
-    status) then the rest; `done()` is awaited at the end whatever happened (shielded
-    from the cancellation of a client that left)."""
+    status) then the rest; `outcome` says how it ended. The client core's stream is
+    closed whatever happened (shielded from the cancellation of a client that left)."""
     encode = responses_event if responses else chat_event
     try:
         delta = first
@@ -98,4 +98,3 @@ async def relay(stream: AsyncChatStream, first: ChatDelta | None, *, server: str
     finally:
         with anyio.CancelScope(shield=True):
             await stream.aclose()
-            await done()
