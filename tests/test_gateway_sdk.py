@@ -34,13 +34,15 @@ def _close_clients() -> Iterator[None]:
 
 
 def test_a_completion_goes_upstream_with_the_upstream_key_and_is_stored(server):
-    server.script(Reply("Paris is the capital."))
+    server.script(Reply("Paris is the capital.", reasoning="France: Paris"))
     with gateway(server.url, "--no-auth") as gw:
         answer = sdk(gw.url).chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "Capital of France?"}],
             temperature=0.2)
     assert answer.choices[0].message.content == "Paris is the capital."
+    assert answer.system_fingerprint == "fp_scripted"  # the upstream's answer as it came
     assert answer.usage is not None and answer.usage.total_tokens > 0
+    assert answer.choices[0].message.model_dump()["reasoning_content"] == "France: Paris"
     sent = server.chat_requests[-1]
     assert sent.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
     assert CLIENT_KEY not in sent.raw.decode() and CLIENT_KEY not in json.dumps(sent.headers)

@@ -115,8 +115,10 @@ class Gateway:
                 raise from_talkline(exc, upstream.label) from None
             # Stored once the answer is sent: the client does not wait for the disk.
             stored = BackgroundTask(self.recorder.record, _with(exchange, response=resp))
-            return JSONResponse(resp.raw if responses and resp.raw is not None
-                                else resp.to_dict(), background=stored)
+            # The upstream's answer as it came (every field), when it is one answer.
+            whole = resp.raw if resp.raw is not None and not resp.tool_messages else None
+            return JSONResponse(whole if whole is not None else resp.to_dict(),
+                                background=stored)
         return await self._stream(asked, messages, exchange, client, upstream.label, responses)
 
     async def _stream(self, asked: ClientRequest, messages: Sequence[Any],

@@ -111,7 +111,7 @@ class ChatResponse:
     tool_messages: tuple[Message, ...] = ()
     loop_usage: Usage | None = None
     chain_limit_reached: int | None = None
-    # The server's whole answer as it came, when its shape is not this one (a Responses API
+    # The server's whole answer as it came (a `chat.completion`, or a Responses API
     # `response` object): a relay (`talkline serve`) sends it on unchanged.
     raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 

@@ -75,8 +75,8 @@ def _response(conn: ConnectionCore, data: dict[str, Any], request_id: str | None
         err = data["error"]
         raise error_from_event(err if isinstance(err, dict) else {"message": str(err)},
                                request_id=request_id, redactor=conn.redactor)
-    try:
-        return parse_chat_response(data, request_id=request_id)
+    try:  # the answer as it came kept too, for a relay (`ChatResponse.raw`)
+        return parse_chat_response(data, request_id=request_id).replace(raw=data)
     except ResponseFormatError as exc:
         raise redacted(exc, conn.redactor) from None
 
