@@ -71,7 +71,6 @@ def serve(config: GatewayConfig, announce: Callable[[str], None]) -> None:
     log.setLevel(logging.INFO)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            lifespan="on", timeout_graceful_shutdown=5))
-    announce(url_of(sock))
     # uvicorn stops on SIGINT/SIGTERM and then raises the signal again for the handler
     # that was there before: this one, which asks it to stop (a signal that comes before
     # uvicorn's handlers are in place included), so a stop is a clean exit (0), not a kill.
@@ -80,6 +79,7 @@ def serve(config: GatewayConfig, announce: Callable[[str], None]) -> None:
         server.should_exit = True
 
     quiet = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    announce(url_of(sock))  # only now: a stop asked from here on is a clean one
     try:
         server.run(sockets=[sock])
     finally:

@@ -166,10 +166,8 @@ class StreamDecoder:
         except ResponseFormatError as exc:
             self.error = self.interrupted(redacted(exc, self._redactor))
             return True
-        if deltas and isinstance(chunk, dict):
-            deltas[0] = dataclasses.replace(deltas[0], raw=chunk)
-        elif isinstance(chunk, dict):  # a chunk with no choice and no usage: still relayed
-            deltas = [ChatDelta(raw=chunk)]
+        if deltas and isinstance(chunk, dict):  # a chunk with no choice and no usage
+            deltas[0] = dataclasses.replace(deltas[0], raw=chunk)  # has none: not relayed
         for delta in deltas:
             delta = self._split(delta)
             self.acc.add(delta)
