@@ -1,0 +1,81 @@
+"""Budgets per gateway key, per UTC day and month, checked before a request is sent.
+
+The estimate is the CLI's own (`Preflight.worst_case`: the prompt and every output token
+the request may take); what was spent is what the store holds for conversations labelled
+with the key's name. As in `planning.costs`, a model of unknown price passes, except
+under a budget of 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from ..errors import BudgetExceededError
+from ..planning.costs import format_usd
+from ..store import ConversationStore, GatewayKey
+from .keys import day_period, key_spending, month_period
+
+__all__ = ["KeyBudgetExceededError", "check_budget"]
+
+
+class KeyBudgetExceededError(BudgetExceededError):
+    """A gateway key's daily or monthly budget has less left than the request may cost.
+
+    Sent to the client as HTTP 429 with `code: insufficient_quota`, what OpenAI answers
+    when an account's quota is spent: SDKs raise their rate-limit error for it and tools
+    show its message; `x-should-retry: false` keeps the official SDKs from retrying a
+    refusal that holds until `resets_at`.
+    """
+
+    def __init__(self, message: str, *, hint: str, key_name: str, period: str,
+                 limit: float, spent: float, resets_at: float) -> None:
+        super().__init__(message, hint=hint)
+        self.key_name = key_name
+        self.period = period
+        self.limit = limit
+        self.spent = spent
+        self.resets_at = resets_at
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_budget(store: ConversationStore, key: GatewayKey, estimated_cost: float | None,
+                 *, now: float | None = None) -> None:
+    """Raise `KeyBudgetExceededError` when `estimated_cost` (USD, None: price unknown) is
+    more than what is left of `key`'s daily or monthly budget; the one with less left is
+    named."""
+    if key.daily_budget is None and key.monthly_budget is None:
+        return
+    now = time.time() if now is None else now
+    spending = key_spending(store, key, now)
+    limits = [(period, limit, spent, reset)
+              for period, limit, spent, reset in (
+                  ("daily", key.daily_budget, spending.today, day_period(now)[1]),
+                  ("monthly", key.monthly_budget, spending.this_month, month_period(now)[1]))
+              if limit is not None]
+    if estimated_cost is None:
+        over = [item for item in limits if item[1] <= 0]
+    else:
+        over = [item for item in limits if estimated_cost > item[1] - item[2] + 1e-12]
+    if not over:
+        return
+    period, limit, spent, reset = min(over, key=lambda item: item[1] - item[2])
+    left = max(0.0, limit - spent)
+    budget = f"the {period} budget of the gateway key {key.name!r} ({format_usd(limit)})"
+    if estimated_cost is None:
+        first = (f"The price of this model is unknown and {budget} allows nothing to be "
+                 "spent.")
+    elif left <= 0:
+        first = f"{format_usd(spent)} of {budget} is spent: nothing is left."
+    else:
+        first = (f"This request could cost up to {format_usd(estimated_cost)} but only "
+                 f"{format_usd(left)} is left of {budget}.")
+    raise KeyBudgetExceededError(
+        f"{first} Nothing was sent. The {period} budget resets at {_when(reset)}.",
+        hint="Wait until then, lower max_tokens, or ask the gateway's owner to raise the "
+        f"budget (talkline serve keys budget {key.name} --{period} USD).",
+        key_name=key.name, period=period, limit=limit, spent=spent, resets_at=reset,
+    )
