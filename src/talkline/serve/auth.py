@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +27,7 @@ __all__ = [
     "COOKIE",
     "AuthMiddleware",
     "Authenticator",
+    "auth_middleware",
     "authenticate",
     "clear_session_cookie",
     "error_response",
@@ -195,3 +197,8 @@ def set_session_cookie(response: Response, session: str, conn: HTTPConnection) -
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+
+
+def auth_middleware(store: ConversationStore, *, no_auth: bool = False) -> Middleware:
+    """For `Starlette(middleware=[*cors_middleware(origins), auth_middleware(store)])`."""
+    return Middleware(AuthMiddleware, authenticator=Authenticator(store, no_auth=no_auth))

@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from starlette.responses import JSONResponse
+
 from ..errors import BudgetExceededError
 from ..planning.costs import format_usd
 from ..store import ConversationStore, GatewayKey
+from .auth import error_response
 from .keys import day_period, key_spending, month_period
 
-__all__ = ["KeyBudgetExceededError", "check_budget"]
+__all__ = ["KeyBudgetExceededError", "budget_response", "check_budget"]
 
 
 class KeyBudgetExceededError(BudgetExceededError):
@@ -79,3 +82,9 @@ def check_budget(store: ConversationStore, key: GatewayKey, estimated_cost: floa
         f"budget (talkline serve keys budget {key.name} --{period} USD).",
         key_name=key.name, period=period, limit=limit, spent=spent, resets_at=reset,
     )
+
+
+def budget_response(exc: KeyBudgetExceededError) -> JSONResponse:
+    """The refusal as the client sees it: 429, `insufficient_quota`, no retry."""
+    return error_response(429, f"{exc.message} {exc.hint}", "insufficient_quota",
+                          "insufficient_quota", headers={"x-should-retry": "false"})

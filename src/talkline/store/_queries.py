@@ -38,7 +38,7 @@ UPDATABLE_FIELDS = frozenset(
 )  # fmt: skip
 APPEND_FIELDS = UPDATABLE_FIELDS - {"content", "status"}
 IMPORT_FIELDS = (UPDATABLE_FIELDS | {"created"}) - {"role"}
-CONVERSATION_FIELDS = frozenset({"title", "model", "system", "params"})
+CONVERSATION_FIELDS = frozenset({"title", "model", "system", "params", "client"})
 COUNTERS = ("prompt_tokens", "completion_tokens", "cost")
 
 M_COLUMNS = ", ".join("m." + c for c in MESSAGE_COLUMNS.split(", "))

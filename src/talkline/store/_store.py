@@ -155,7 +155,8 @@ class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin, GatewayKeysMixi
         return [conversation_from_row(r) for r in rows]
 
     def update_conversation(self, conversation_id: str, **fields: Any) -> Conversation:
-        """Change `title`, `model`, `system` or `params` (the defaults for new turns)."""
+        """Change `title`, `model`, `system` or `params` (the defaults for new turns), or
+        `client` (the gateway key whose requests the conversation holds)."""
         unknown = set(fields) - q.CONVERSATION_FIELDS
         if unknown:
             raise TypeError(f"unknown conversation field(s): {', '.join(sorted(unknown))}")
