@@ -27,8 +27,8 @@ from starlette.routing import Route
 
 from talkline.planning.preflight import Preflight
 from talkline.serve.auth import (
-    AuthMiddleware,
     Authenticator,
+    AuthMiddleware,
     authenticate,
     clear_session_cookie,
     login,
@@ -75,6 +75,7 @@ def build_app(store: ConversationStore, *, upstream: str | None = None, no_auth:
         return response
 
     async def chat(request: Request) -> Response:
+        request.app.state.chat_calls += 1
         key = authenticate(request)
         assert key is not None
         body: dict[str, Any] = await request.json()
@@ -105,7 +106,9 @@ def build_app(store: ConversationStore, *, upstream: str | None = None, no_auth:
               Route("/logout", do_logout, methods=["POST"]), Route("/whoami", whoami),
               Route("/v1/chat/completions", chat, methods=["POST"])]
     middleware = [*cors_middleware(cors), Middleware(AuthMiddleware, authenticator=auth)]
-    return Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.chat_calls = 0
+    return app
 
 
 @contextmanager
