@@ -194,3 +194,18 @@ def test_a_cors_value_that_is_not_an_origin_says_what_to_give():
             check_origins([bad])
         assert "is not a web origin" in caught.value.message
         assert "--cors http://localhost:3000" in str(caught.value.hint)
+
+
+def test_a_key_store_that_cannot_be_read_is_a_503_not_a_traceback(tmp_path: Path, caplog):
+    store = ConversationStore(tmp_path / "talkline.db")
+    _, token = create_key(store, "alice")
+    with serving(build_app(store)) as url:
+        store.close()
+        r = httpx.get(f"{url}/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    error = r.json()["error"]
+    assert (error["type"], error["code"]) == ("server_error", "key_store_unavailable")
+    assert error["message"].startswith("The gateway cannot check keys just now: ")
+    assert "Try again in a moment" in error["message"] and "gateway's log" in error["message"]
+    assert str(tmp_path) not in r.text and token not in r.text and "Traceback" not in r.text
+    assert "is closed" in caplog.text  # the owner is told why

@@ -9,6 +9,7 @@ the key: the key is typed once into the login form, the id is known only to this
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -20,7 +21,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..store import ConversationStore, GatewayKey
+from ..store import ConversationStore, GatewayKey, StoreError
 from .keys import OWNER, find_key
 
 __all__ = [
@@ -65,6 +66,16 @@ def unauthorized(sent: bool) -> JSONResponse:
                    "talkline serve keys add NAME")
     return error_response(401, message, "invalid_request_error", "invalid_api_key",
                           headers={"WWW-Authenticate": "Bearer"})
+
+
+def store_unavailable(exc: StoreError) -> JSONResponse:
+    """503 when the keys cannot be read: the client may try again. Why is logged for the
+    gateway's owner, not sent (it names the database's path)."""
+    logging.getLogger("talkline.serve").error("Cannot check a gateway key: %s", exc)
+    return error_response(503, "The gateway cannot check keys just now: its database cannot "
+                          "be read. Try again in a moment; if it lasts, tell the gateway's "
+                          "owner (the reason is in the gateway's log).", "server_error",
+                          "key_store_unavailable", headers={"retry-after": "1"})
 
 
 def _bearer(header: str | None) -> str | None:
@@ -152,7 +163,14 @@ class AuthMiddleware:
         if path in self.public_paths or path.startswith(self.public_prefixes):
             await self.app(scope, receive, send)
             return
-        key, sent = self.auth.for_connection(HTTPConnection(scope))
+        try:
+            key, sent = self.auth.for_connection(HTTPConnection(scope))
+        except StoreError as exc:  # a locked, damaged or vanished database
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1011})
+            else:
+                await store_unavailable(exc)(scope, receive, send)
+            return
         if key is None:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
