@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -35,7 +35,7 @@ from talkline.serve.auth import (
     logout,
     set_session_cookie,
 )
-from talkline.serve.budgets import KeyBudgetExceededError, budget_response, check_budget
+from talkline.serve.budgets import BudgetGuard, KeyBudgetExceededError, budget_response
 from talkline.serve.cors import cors_middleware
 from talkline.settings import Settings
 from talkline.store import ConversationStore
@@ -50,6 +50,7 @@ def build_app(store: ConversationStore, *, upstream: str | None = None, no_auth:
     auth = Authenticator(store, no_auth=no_auth, clock=clock)
     settings = Settings.resolve(api_key=UPSTREAM_KEY)
     preflight = Preflight(settings, store=store)
+    guard = BudgetGuard(store, clock=clock)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -83,23 +84,24 @@ def build_app(store: ConversationStore, *, upstream: str | None = None, no_auth:
         messages = [Message(m["role"], m["content"]) for m in body["messages"]]
         params = ChatParams(max_tokens=body.get("max_tokens"))
         prepared = preflight.prepare(messages, model, params, budget=False)
-        try:
-            check_budget(store, key, preflight.worst_case(prepared, model), now=clock())
-        except KeyBudgetExceededError as exc:
-            return budget_response(exc)
-        assert upstream is not None
-        async with httpx.AsyncClient() as client:
-            answer = await client.post(f"{upstream}/chat/completions", json=body,
-                                       headers={"Authorization": f"Bearer {UPSTREAM_KEY}"})
-        data = answer.json()
-        usage = Usage.from_dict(data["usage"])
-        cost = preflight.cost(model, usage)
-        conv = store.create_conversation(model=model, client=key.name)
-        store.append_message(conv.id, "user", messages[-1].text)
-        store.append_message(conv.id, "assistant", data["choices"][0]["message"]["content"],
-                             prompt_tokens=usage.prompt_tokens,
-                             completion_tokens=usage.completion_tokens,
-                             cost=None if cost is None else cost.amount)
+        with ExitStack() as held:  # the worst case is held until the exchange is stored
+            try:
+                held.enter_context(guard.reserve(key, preflight.worst_case(prepared, model)))
+            except KeyBudgetExceededError as exc:
+                return budget_response(exc)
+            assert upstream is not None
+            async with httpx.AsyncClient() as client:
+                answer = await client.post(f"{upstream}/chat/completions", json=body,
+                                           headers={"Authorization": f"Bearer {UPSTREAM_KEY}"})
+            data = answer.json()
+            usage = Usage.from_dict(data["usage"])
+            cost = preflight.cost(model, usage)
+            conv = store.create_conversation(model=model, client=key.name)
+            store.append_message(conv.id, "user", messages[-1].text)
+            store.append_message(conv.id, "assistant", data["choices"][0]["message"]["content"],
+                                 prompt_tokens=usage.prompt_tokens,
+                                 completion_tokens=usage.completion_tokens,
+                                 cost=None if cost is None else cost.amount)
         return JSONResponse(data)
 
     routes = [Route("/healthz", healthz), Route("/login", do_login, methods=["POST"]),

@@ -151,3 +151,28 @@ def test_unknown_prices_pass_except_under_a_budget_of_zero(store):
         "The price of this model is unknown and the daily budget of the gateway key 'none' "
         "($0.00) allows nothing to be spent. Nothing was sent.")
     assert "ask the gateway's owner to raise the budget" in str(caught.value.hint)
+
+
+def test_requests_running_at_once_cannot_both_spend_what_is_left(store):
+    from talkline.serve.budgets import BudgetGuard
+
+    key, _ = create_key(store, "alice", daily=1.0)
+    other, _ = create_key(store, "bob", daily=1.0)
+    guard = BudgetGuard(store, clock=lambda: utc(2026, 5, 5, 12))
+    with guard.reserve(key, 0.6):
+        assert guard.held(key) == pytest.approx(0.6)
+        with pytest.raises(KeyBudgetExceededError) as caught:
+            with guard.reserve(key, 0.6):
+                pass  # pragma: no cover - refused before the block
+        assert "only $0.4000 is left of the daily budget of the gateway key 'alice'" in (
+            caught.value.message)
+        with guard.reserve(other, 0.6):  # another key's money is its own
+            pass
+        with guard.reserve(key, 0.4):  # what is left still passes
+            assert guard.held(key) == pytest.approx(1.0)
+    assert guard.held(key) == 0.0  # released when the requests end (stored or failed)
+    spend(store, "alice", 0.7, utc(2026, 5, 5, 11))
+    with pytest.raises(KeyBudgetExceededError):
+        with guard.reserve(key, 0.5):
+            pass  # pragma: no cover
+    assert guard.held(key) == 0.0  # a refusal holds nothing

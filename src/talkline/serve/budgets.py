@@ -9,7 +9,10 @@ under a budget of 0.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from starlette.responses import JSONResponse
 
@@ -19,7 +22,7 @@ from ..store import ConversationStore, GatewayKey
 from .auth import error_response
 from .keys import day_period, key_spending, month_period
 
-__all__ = ["KeyBudgetExceededError", "budget_response", "check_budget"]
+__all__ = ["BudgetGuard", "KeyBudgetExceededError", "budget_response", "check_budget"]
 
 
 class KeyBudgetExceededError(BudgetExceededError):
@@ -46,15 +49,16 @@ def _when(ts: float) -> str:
 
 
 def check_budget(store: ConversationStore, key: GatewayKey, estimated_cost: float | None,
-                 *, now: float | None = None) -> None:
+                 *, now: float | None = None, in_flight: float = 0.0) -> None:
     """Raise `KeyBudgetExceededError` when `estimated_cost` (USD, None: price unknown) is
     more than what is left of `key`'s daily or monthly budget; the one with less left is
-    named."""
+    named. `in_flight`: the worst cases of the key's requests still under way, counted as
+    spent (see `BudgetGuard`)."""
     if key.daily_budget is None and key.monthly_budget is None:
         return
     now = time.time() if now is None else now
     spending = key_spending(store, key, now)
-    limits = [(period, limit, spent, reset)
+    limits = [(period, limit, spent + in_flight, reset)
               for period, limit, spent, reset in (
                   ("daily", key.daily_budget, spending.today, day_period(now)[1]),
                   ("monthly", key.monthly_budget, spending.this_month, month_period(now)[1]))
@@ -82,6 +86,48 @@ def check_budget(store: ConversationStore, key: GatewayKey, estimated_cost: floa
         f"budget (talkline serve keys budget {key.name} --{period} USD).",
         key_name=key.name, period=period, limit=limit, spent=spent, resets_at=reset,
     )
+
+
+class BudgetGuard:
+    """Budgets checked for requests running at once: each request's worst case is held
+    from its check until its exchange is stored, so that two requests of one key cannot
+    both pass on the same money left.
+
+    ```python
+    with guard.reserve(key, preflight.worst_case(prepared, model)):
+        ...  # send, then store the exchange labelled key.name
+    ```
+    """
+
+    def __init__(self, store: ConversationStore, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self._held: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def held(self, key: GatewayKey) -> float:
+        with self._lock:
+            return self._held.get(key.id, 0.0)
+
+    @contextmanager
+    def reserve(self, key: GatewayKey, estimated_cost: float | None) -> Iterator[None]:
+        """Check `key`'s budget counting what its running requests may still spend, and
+        hold `estimated_cost` until the block ends (store the exchange inside it)."""
+        amount = estimated_cost or 0.0
+        with self._lock:
+            check_budget(self.store, key, estimated_cost, now=self.clock(),
+                         in_flight=self._held.get(key.id, 0.0))
+            self._held[key.id] = self._held.get(key.id, 0.0) + amount
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._held.get(key.id, 0.0) - amount
+                if left > 1e-12:
+                    self._held[key.id] = left
+                else:
+                    self._held.pop(key.id, None)
 
 
 def budget_response(exc: KeyBudgetExceededError) -> JSONResponse:
