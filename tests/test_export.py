@@ -74,7 +74,7 @@ def test_json_shape(store: ConversationStore) -> None:
         "talkline.conversation", 4)
     assert set(data["conversation"]) == {
         "id", "title", "created", "updated", "model", "system", "params", "head_message_id",
-        "turns", "prompt_tokens", "completion_tokens", "cost"}
+        "turns", "prompt_tokens", "completion_tokens", "cost", "client"}
     call = data["messages"][2]
     for key in ("role", "content", "status", "tool_calls", "tool_call_id", "model",
                 "prompt_tokens", "completion_tokens", "cached_tokens", "cost", "parent_id"):

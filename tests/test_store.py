@@ -49,9 +49,15 @@ EXPECTED_SCHEMA = [
      "created REAL NOT NULL, updated REAL NOT NULL, model TEXT, system TEXT, params TEXT, "
      "head_message_id INTEGER, turns INTEGER NOT NULL DEFAULT 0, "
      "prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0, "
-     "cost REAL NOT NULL DEFAULT 0 )"),
+     "cost REAL NOT NULL DEFAULT 0 , client TEXT)"),
+    ("index", "conversations_client",
+     "CREATE INDEX conversations_client ON conversations (client, updated)"),
     ("index", "conversations_updated",
      "CREATE INDEX conversations_updated ON conversations (updated, id)"),
+    ("table", "gateway_keys",
+     "CREATE TABLE gateway_keys ( id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE, "
+     "token_sha256 TEXT NOT NULL UNIQUE, daily_budget REAL, monthly_budget REAL, "
+     "created REAL NOT NULL )"),
     ("table", "messages",
      "CREATE TABLE messages ( id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL "
      "REFERENCES conversations (id) ON DELETE CASCADE, parent_id INTEGER REFERENCES "
@@ -99,6 +105,9 @@ EXPECTED_SCHEMA = [
     ("index", "sqlite_autoindex__migrations_1", None),
     ("index", "sqlite_autoindex_blobs_1", None),
     ("index", "sqlite_autoindex_conversations_1", None),
+    ("index", "sqlite_autoindex_gateway_keys_1", None),
+    ("index", "sqlite_autoindex_gateway_keys_2", None),
+    ("index", "sqlite_autoindex_gateway_keys_3", None),
     ("table", "summaries",
      "CREATE TABLE summaries ( id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL "
      "REFERENCES conversations (id) ON DELETE CASCADE, covers_up_to_message_id INTEGER "

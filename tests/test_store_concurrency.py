@@ -135,7 +135,7 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path
     names = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
     conn.close()
     assert names == ["m001_initial", "m002_fts", "m003_writer", "m004_blobs",
-                     "m005_reasoning_items", "m006_reasoning_text"]
+                     "m005_reasoning_items", "m006_reasoning_text", "m007_gateway_keys"]
     assert integrity(db) == "ok"
 
 

@@ -164,9 +164,13 @@ class Preflight:
 
     # -- money
 
-    def _check_budget(self, prepared: Prepared, model: str) -> None:
-        if not self.budget.is_set or self.settings.is_local_model(model):
-            return  # no limit set, or the free embedded model: nothing to count
+    def worst_case(self, prepared: Prepared, model: str) -> float | None:
+        """The most `prepared` can cost in USD (its prompt and every output token it may
+        take), the estimate budgets are checked with; 0 for the free embedded model, None
+        when the model's price is unknown. Also kept in `prepared.worst_case`."""
+        if self.settings.is_local_model(model):
+            prepared.worst_case = 0.0
+            return 0.0
         params = prepared.params
         n = params.n or 1
         max_out = params.max_completion_tokens or params.max_tokens
@@ -177,6 +181,12 @@ class Preflight:
                   else self.counter.count_messages(prepared.messages, model).tokens)
         worst = worst_case_cost(model, prompt, max_out, n, catalog=self.catalog)
         prepared.worst_case = worst
+        return worst
+
+    def _check_budget(self, prepared: Prepared, model: str) -> None:
+        if not self.budget.is_set or self.settings.is_local_model(model):
+            return  # no limit set, or the free embedded model: nothing to count
+        worst = self.worst_case(prepared, model)
         if worst is None:
             check_budget(self.budget, None, 0.0, 0.0)  # refused under a budget of 0
             if model not in self._told:

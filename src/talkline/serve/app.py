@@ -22,7 +22,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -31,7 +30,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import TalklineError
 from ..planning.costs import estimate_cost
 from ..settings import Settings
+from ..store import ConversationStore
 from . import auth
+from .budgets import KeyBudgetExceededError, budget_response, check_budget
+from .cors import cors_middleware
 from .context import fit
 from .errors import GatewayError, error_body, error_response, from_talkline
 from .record import Exchange, Recorder
@@ -68,6 +70,8 @@ class Gateway:
         self.config = config
         self.upstreams = Upstreams(config.settings)
         self.recorder = Recorder(config.settings.paths if config.store else None)
+        # The gateway keys, the page's conversations and what each key spent.
+        self.keys = ConversationStore.open(config.settings.paths)
 
     async def key(self, request: Request) -> auth.GatewayKey:
         found: Any = auth.authenticate(request)
@@ -101,7 +105,9 @@ class Gateway:
                                  asked.params.max_completion_tokens or asked.params.max_tokens
                                  or 0)
         try:
-            auth.check_budget(key, estimate.amount if estimate is not None else None)
+            check_budget(self.keys, key, estimate.amount if estimate is not None else None)
+        except KeyBudgetExceededError as exc:  # 429 insufficient_quota: SDKs do not retry
+            return budget_response(exc)
         except TalklineError as exc:
             raise from_talkline(exc, "") from None
         upstream = self.upstreams.for_model(asked.model)
@@ -150,6 +156,7 @@ class Gateway:
     async def aclose(self) -> None:
         await self.upstreams.aclose()
         self.recorder.close()
+        self.keys.close()
 
 
 def _with(ex: Exchange, **changes: Any) -> Exchange:
@@ -238,11 +245,8 @@ def create_app(config: GatewayConfig) -> Starlette:
         Route("/v1/responses", gateway.responses, methods=["POST"]),
         *_web_routes(config),
     ]
-    middleware = [Middleware(CatchAll)]
-    if config.cors_origins:
-        middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
-                                     allow_methods=["GET", "POST"],
-                                     allow_headers=["authorization", "content-type"]))
+    middleware = [Middleware(CatchAll), *cors_middleware(config.cors_origins),
+                  auth.auth_middleware(gateway.keys, no_auth=config.no_auth)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={GatewayError: _gateway_error, 404: _not_found,
                                         405: _not_found})

@@ -11,6 +11,7 @@ with ConversationStore.open(settings.paths) as store:
 from __future__ import annotations
 
 from ._errors import ConversationNotFound, MessageNotFound, StoreError
+from ._gateway_keys import GatewayKey
 from ._ids import new_id
 from ._models import (
     STATUSES,
@@ -31,6 +32,7 @@ __all__ = [
     "Conversation",
     "ConversationNotFound",
     "ConversationStore",
+    "GatewayKey",
     "MessageNotFound",
     "SearchHit",
     "StoreError",

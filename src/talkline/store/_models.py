@@ -43,6 +43,7 @@ class Conversation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    client: str | None = None  # the gateway key's name, for `talkline serve`'s exchanges
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,7 +171,7 @@ def title_from_text(text: str | None) -> str | None:
 
 CONVERSATION_COLUMNS = (
     "id, title, created, updated, model, system, params, head_message_id, turns, "
-    "prompt_tokens, completion_tokens, cost"
+    "prompt_tokens, completion_tokens, cost, client"
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, position, role, content, created, status, parts, name, "

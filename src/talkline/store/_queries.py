@@ -38,7 +38,7 @@ UPDATABLE_FIELDS = frozenset(
 )  # fmt: skip
 APPEND_FIELDS = UPDATABLE_FIELDS - {"content", "status"}
 IMPORT_FIELDS = (UPDATABLE_FIELDS | {"created"}) - {"role"}
-CONVERSATION_FIELDS = frozenset({"title", "model", "system", "params"})
+CONVERSATION_FIELDS = frozenset({"title", "model", "system", "params", "client"})
 COUNTERS = ("prompt_tokens", "completion_tokens", "cost")
 
 M_COLUMNS = ", ".join("m." + c for c in MESSAGE_COLUMNS.split(", "))
@@ -109,16 +109,17 @@ def insert_conversation(
     system: str | None,
     params: Mapping[str, Any] | None,
     title: str | None,
+    client: str | None = None,
 ) -> str:
     now = time.time()
     for _ in range(5):
         cid = new_id(now)
         try:
             conn.execute(
-                "INSERT INTO conversations (id, title, created, updated, model, system, params) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations (id, title, created, updated, model, system, params, "
+                "client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (cid, _clean(title.strip() if title else None), now, now, _clean(model),
-                 _clean(system), _clean(dump_object(params))),
+                 _clean(system), _clean(dump_object(params)), client),
             )
             return cid
         except sqlite3.IntegrityError:

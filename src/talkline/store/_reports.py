@@ -61,16 +61,18 @@ class ReportsMixin:
         )
         return [usage_from_row(r) for r in rows]
 
-    def spent_between(self, since: float | None, until: float | None = None) -> float:
-        """The known cost of messages created in [since, until), for budgets."""
+    def spent_between(
+        self, since: float | None, until: float | None = None, *, client: str | None = None
+    ) -> float:
+        """The known cost of messages created in [since, until), for budgets; with
+        `client`, only in the conversations labelled with that gateway key's name."""
         where, args = q.time_range(since, until)
-        return float(
-            self._db.read(
-                lambda c: c.execute(
-                    f"SELECT coalesce(sum(cost), 0) FROM messages WHERE 1{where}", args
-                ).fetchone()[0]
-            )
-        )
+        sql = f"SELECT coalesce(sum(cost), 0) FROM messages WHERE 1{where}"
+        values: list[object] = list(args)
+        if client is not None:
+            sql += " AND conversation_id IN (SELECT id FROM conversations WHERE client = ?)"
+            values.append(client)
+        return float(self._db.read(lambda c: c.execute(sql, values).fetchone()[0]))
 
     # ------------------------------------------------------------ summaries
 

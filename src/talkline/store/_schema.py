@@ -163,8 +163,26 @@ def m006_reasoning_text(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
 
 
+def m007_gateway_keys(conn: sqlite3.Connection) -> None:
+    """`talkline serve`'s gateway keys (the SHA-256 of each token, never the token) with
+    their budgets, and the `client` label on conversations: the name of the gateway key
+    whose requests they hold (NULL: made by talkline itself)."""
+    conn.execute(
+        """CREATE TABLE gateway_keys (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL UNIQUE,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            daily_budget REAL,
+            monthly_budget REAL,
+            created REAL NOT NULL
+        )"""
+    )
+    conn.execute("ALTER TABLE conversations ADD COLUMN client TEXT")
+    conn.execute("CREATE INDEX conversations_client ON conversations (client, updated)")
+
+
 MIGRATIONS: list[Migration] = [m001_initial, m002_fts, m003_writer, m004_blobs,
-                               m005_reasoning_items, m006_reasoning_text]
+                               m005_reasoning_items, m006_reasoning_text, m007_gateway_keys]
 
 _CREATE_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY NOT NULL, applied_at REAL)"

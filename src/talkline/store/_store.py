@@ -20,6 +20,7 @@ from . import _queries as q
 from ._blobs import BlobsMixin, insert_blobs
 from ._database import Database
 from ._errors import ConversationNotFound, MessageNotFound, StoreError
+from ._gateway_keys import GatewayKeysMixin
 from ._models import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
@@ -42,7 +43,7 @@ __all__ = ["ConversationStore"]
 _by_position = operator.itemgetter(3)  # MESSAGE_COLUMNS[3]
 
 
-class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin):
+class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin, GatewayKeysMixin):
     """Conversations and their messages in one SQLite file (or in memory).
 
     Every write commits before the method returns, so a message is durable as soon as
@@ -99,9 +100,13 @@ class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin):
         system: str | None = None,
         params: Mapping[str, Any] | None = None,
         title: str | None = None,
+        client: str | None = None,
     ) -> Conversation:
+        """`client` labels the conversation with the gateway key (`talkline serve`) whose
+        requests it holds; its spending then counts against that key's budgets."""
+
         def txn(conn: sqlite3.Connection) -> Conversation:
-            cid = q.insert_conversation(conn, model, system, params, title)
+            cid = q.insert_conversation(conn, model, system, params, title, client)
             return q.load_conversation(conn, cid)
 
         return self._db.write(txn)
@@ -135,19 +140,23 @@ class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin):
         found = self.list_conversations(limit=1)
         return found[0] if found else None
 
-    def list_conversations(self, *, limit: int = 20, offset: int = 0) -> list[Conversation]:
-        """Newest (last updated) first."""
+    def list_conversations(
+        self, *, limit: int = 20, offset: int = 0, client: str | None = None
+    ) -> list[Conversation]:
+        """Newest (last updated) first; with `client`, only that gateway key's."""
+        where, args = ("WHERE client = ? ", [client]) if client is not None else ("", [])
         rows = self._db.read(
             lambda c: c.execute(
-                f"SELECT {CONVERSATION_COLUMNS} FROM conversations "
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations {where}"
                 "ORDER BY updated DESC, id DESC LIMIT ? OFFSET ?",
-                (limit, offset),
+                (*args, limit, offset),
             ).fetchall()
         )
         return [conversation_from_row(r) for r in rows]
 
     def update_conversation(self, conversation_id: str, **fields: Any) -> Conversation:
-        """Change `title`, `model`, `system` or `params` (the defaults for new turns)."""
+        """Change `title`, `model`, `system` or `params` (the defaults for new turns), or
+        `client` (the gateway key whose requests the conversation holds)."""
         unknown = set(fields) - q.CONVERSATION_FIELDS
         if unknown:
             raise TypeError(f"unknown conversation field(s): {', '.join(sorted(unknown))}")

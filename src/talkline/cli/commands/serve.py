@@ -6,6 +6,7 @@ import click
 
 from ...errors import ConfigError
 from ..app import current_app
+from .serve_keys import keys
 
 _EXTRA = "talkline serve needs the serve extra: pip install 'talkline[serve]'"
 
@@ -52,3 +53,6 @@ def serve(ctx: click.Context, host: str, port: int, no_auth: bool, cors: tuple[s
 
     run(config, announce)
     term.status("talkline serve: stopped")
+
+
+serve.add_command(keys)
