@@ -1,6 +1,5 @@
 """The gateway's app in this process (uvicorn in a thread on 127.0.0.1), for what a test
-must reach inside: the catch-all 500, and a budget refusal from the keys' check (here a
-stand-in of KEYS' `check_budget`, until that branch lands)."""
+must reach inside: the catch-all 500, and a budget refusal of a real gateway key."""
 
 from __future__ import annotations
 
@@ -14,11 +13,11 @@ import httpx
 import pytest
 import uvicorn
 
-from talkline.errors import BudgetExceededError
-from talkline.serve import auth
 from talkline.serve.app import GatewayConfig, create_app
+from talkline.serve.keys import create_key
 from talkline.serve.upstreams import Upstreams
 from talkline.settings import Settings
+from talkline.store import ConversationStore
 
 from .gatewayhelp import UPSTREAM_KEY
 
@@ -67,21 +66,20 @@ def test_an_unexpected_failure_is_a_500_without_its_text_and_logged_by_type(
     assert health.json() == {"status": "ok"}
 
 
-def test_a_budget_refusal_is_a_429_insufficient_quota_and_nothing_is_sent(
-        server, monkeypatch):
-    def refuse(key: auth.GatewayKey, estimated_cost: float | None) -> None:
-        raise BudgetExceededError(
-            f"the daily budget of key {key.name!r} ($1.00) is spent",
-            hint="Wait until tomorrow, or raise it with talkline serve keys budget.")
-
-    monkeypatch.setattr(auth, "check_budget", refuse)
-    with served(config_for(server.url)) as url:
-        resp = httpx.post(url + "/chat/completions", json=HI, timeout=10)
+def test_a_budget_refusal_is_a_429_insufficient_quota_and_nothing_is_sent(server):
+    settings = Settings.resolve(base_url=server.url, api_key=UPSTREAM_KEY)
+    with ConversationStore.open(settings.paths) as store:
+        _, token = create_key(store, "alice", daily=0.0)
+    config = GatewayConfig(settings=settings)
+    with served(config) as url:
+        resp = httpx.post(url + "/chat/completions", json=HI, timeout=10,
+                          headers={"authorization": f"Bearer {token}"})
     assert resp.status_code == 429
     err = resp.json()["error"]
-    assert err["type"] == "insufficient_quota" and err["code"] == "budget_exceeded"
-    assert "daily budget of key 'owner'" in err["message"]
-    assert "Wait until tomorrow" in err["message"]
+    assert err["type"] == "insufficient_quota" and err["code"] == "insufficient_quota"
+    assert "daily budget of the gateway key 'alice'" in err["message"]
+    assert "talkline serve keys budget alice --daily USD" in err["message"]
+    assert resp.headers["x-should-retry"] == "false"
     assert "retry-after" not in resp.headers  # waiting seconds does not help
     assert server.chat_requests == []
 

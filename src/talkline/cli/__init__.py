@@ -31,8 +31,6 @@ _COMMANDS = {
                "Show settings and the config file's location."),
     "models": ("talkline.cli.commands.models", "models",
                "List the server's models (and `local`, the embedded model, when installed)."),
-    "serve": ("talkline.cli.commands.serve", "serve",
-              "An OpenAI-compatible gateway in front of every model talkline knows."),
     "tokens": ("talkline.cli.commands.tokens", "tokens",
                "Count the tokens in FILE (or standard input, with `-` or a pipe)."),
     "serve": ("talkline.cli.commands.serve", "serve",

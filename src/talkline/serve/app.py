@@ -28,14 +28,16 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import TalklineError
-from ..planning.costs import estimate_cost
-from ..settings import Settings
+from ..planning.catalog import lookup
+from ..planning.costs import worst_case_cost
+from ..settings import LOCAL_MODEL, Settings
 from ..store import ConversationStore
 from . import auth
 from .budgets import KeyBudgetExceededError, budget_response, check_budget
-from .cors import cors_middleware
 from .context import fit
+from .cors import cors_middleware
 from .errors import GatewayError, error_body, error_response, from_talkline
+from .keys import GatewayKey
 from .record import Exchange, Recorder
 from .relay import Outcome, relay
 from .requests import ClientRequest, chat_request, read_body, responses_request
@@ -73,7 +75,7 @@ class Gateway:
         # The gateway keys, the page's conversations and what each key spent.
         self.keys = ConversationStore.open(config.settings.paths)
 
-    async def key(self, request: Request) -> auth.GatewayKey:
+    async def key(self, request: Request) -> GatewayKey:
         found: Any = auth.authenticate(request)
         if inspect.isawaitable(found):
             found = await found
@@ -82,7 +84,7 @@ class Gateway:
                 401, "a valid gateway key is required: send Authorization: Bearer <key> "
                 "(the key from `talkline serve keys add NAME`; with the OpenAI SDK, "
                 "api_key=... or OPENAI_API_KEY)", code="invalid_api_key")
-        key: auth.GatewayKey = found
+        key: GatewayKey = found
         return key
 
     async def models(self, request: Request) -> Response:
@@ -101,11 +103,8 @@ class Gateway:
         asked = responses_request(body) if responses else chat_request(body)
         messages = fit(asked.messages, asked.model, asked.params.max_completion_tokens
                        or asked.params.max_tokens, request.headers)
-        estimate = estimate_cost(asked.model, sum(len(m.text) for m in messages) // 4,
-                                 asked.params.max_completion_tokens or asked.params.max_tokens
-                                 or 0)
         try:
-            check_budget(self.keys, key, estimate.amount if estimate is not None else None)
+            check_budget(self.keys, key, _worst_case(asked, messages))
         except KeyBudgetExceededError as exc:  # 429 insufficient_quota: SDKs do not retry
             return budget_response(exc)
         except TalklineError as exc:
@@ -157,6 +156,20 @@ class Gateway:
         await self.upstreams.aclose()
         self.recorder.close()
         self.keys.close()
+
+
+def _worst_case(asked: ClientRequest, messages: Sequence[Any]) -> float | None:
+    """The most a request can cost (USD; None: price unknown), as the CLI's `--budget`
+    counts it: the prompt (about 4 characters a token) and every output token it may take
+    (the model's output limit when the client set none); 0 for the embedded model."""
+    if asked.model == LOCAL_MODEL:
+        return 0.0
+    max_out = asked.params.max_completion_tokens or asked.params.max_tokens
+    if max_out is None:
+        info = lookup(asked.model)
+        max_out = info.max_output if info is not None else None
+    prompt = sum(len(m.text) for m in messages) // 4 + 1
+    return worst_case_cost(asked.model, prompt, max_out, asked.params.n or 1)
 
 
 def _with(ex: Exchange, **changes: Any) -> Exchange:
