@@ -80,25 +80,34 @@ def create_app(config: StandInConfig, keys: dict[str, auth.GatewayKey]) -> Starl
         store.append_message(cid, "user", body["messages"][-1]["content"])
         pending = store.append_message(cid, "assistant", "", status="pending",
                                        requested_model=body.get("model"))
-        return StreamingResponse(_relay(body, pending.id), media_type="text/event-stream",
+        headers = {"authorization": f"Bearer {UPSTREAM_KEY}"}
+        upstream = await http.send(http.build_request("POST", "/chat/completions", json=body,
+                                                      headers=headers), stream=True)
+        if upstream.status_code != 200:
+            answer = json.loads(await upstream.aread())
+            await upstream.aclose()
+            store.update_message(pending.id, status="error",
+                                 error=answer["error"]["message"])
+            return JSONResponse(answer, status_code=upstream.status_code)
+        return StreamingResponse(_relay(upstream, body, pending.id),
+                                 media_type="text/event-stream",
                                  headers={web.CONVERSATION_HEADER: cid})
 
-    async def _relay(body: dict[str, Any], message_id: int) -> AsyncIterator[bytes]:
+    async def _relay(upstream: httpx.Response, body: dict[str, Any],
+                     message_id: int) -> AsyncIterator[bytes]:
         text, usage, model, done = "", None, body.get("model"), False
-        headers = {"authorization": f"Bearer {UPSTREAM_KEY}"}
         try:
-            async with http.stream("POST", "/chat/completions", json=body,
-                                   headers=headers) as upstream:
-                async for line in upstream.aiter_lines():
-                    if line.startswith("data: ") and line != "data: [DONE]":
-                        chunk = json.loads(line[6:])
-                        model = chunk.get("model") or model
-                        usage = Usage.from_dict(chunk.get("usage")) or usage
-                        for choice in chunk.get("choices") or []:
-                            text += (choice.get("delta") or {}).get("content") or ""
-                    yield (line + "\n").encode()
+            async for line in upstream.aiter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    chunk = json.loads(line[6:])
+                    model = chunk.get("model") or model
+                    usage = Usage.from_dict(chunk.get("usage")) or usage
+                    for choice in chunk.get("choices") or []:
+                        text += (choice.get("delta") or {}).get("content") or ""
+                yield (line + "\n").encode()
             done = True
         finally:
+            await upstream.aclose()  # a client that went away cancels the upstream request
             fields: dict[str, Any] = {"content": text, "model": model,
                                       "status": "complete" if done else "interrupted"}
             if usage is not None:
