@@ -12,6 +12,7 @@ only the conversations labelled with their key's name; the whole store only with
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -23,7 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from ..store import ConversationStore
+from ..store import ConversationStore, StoreError
 from . import auth
 from .web_api import PAGE_HEADERS, WebApi, error, secured
 
@@ -103,6 +104,22 @@ async def _index(request: Request) -> Response:
     return secured(response)
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    """A store that cannot be read or written: an OpenAI-shaped 503 saying why."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except StoreError as exc:
+            message = " ".join(str(exc).split())
+            return secured(error(503, message, "server_error", code="store_unavailable"))
+
+    return run
+
+
 def routes(config: WebConfig) -> list[BaseRoute]:
     """The page's routes, to mount at the gateway's root."""
     api = WebApi(lambda: ConversationStore(config.store_path), whole_store=config.no_auth)
@@ -110,10 +127,10 @@ def routes(config: WebConfig) -> list[BaseRoute]:
         Route("/", _index, methods=["GET"]),
         Route("/login", _login, methods=["POST"]),
         Route("/logout", _logout, methods=["POST"]),
-        Route("/api/session", api.session, methods=["GET"]),
-        Route("/api/conversations", api.list_conversations, methods=["GET"]),
-        Route("/api/conversations", api.new_conversation, methods=["POST"]),
-        Route("/api/conversations/{conversation_id}", api.conversation, methods=["GET"]),
-        Route("/api/conversations/{conversation_id}/retry", api.retry, methods=["POST"]),
+        Route("/api/session", _guarded(api.session), methods=["GET"]),
+        Route("/api/conversations", _guarded(api.list_conversations), methods=["GET"]),
+        Route("/api/conversations", _guarded(api.new_conversation), methods=["POST"]),
+        Route("/api/conversations/{conversation_id}", _guarded(api.conversation), methods=["GET"]),
+        Route("/api/conversations/{conversation_id}/retry", _guarded(api.retry), methods=["POST"]),
         Mount("/static", app=_StaticFiles(directory=STATIC_DIR), name="static"),
     ]
