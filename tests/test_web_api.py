@@ -216,3 +216,17 @@ def test_a_store_that_cannot_be_opened_gets_a_clear_503(tmp_path: Path) -> None:
         assert err["code"] == "store_unavailable" and "Traceback" not in r.text
         assert str(folder) in err["message"]
         assert_secured(r)
+
+
+def test_a_post_from_another_site_is_refused(gateway: str) -> None:
+    with client(gateway, ALICE) as alice:
+        evil = {"origin": "http://evil.invalid"}
+        for r in (alice.post("/login", json={"key": ALICE}, headers=evil),
+                  alice.post("/api/conversations", json={}, headers=evil),
+                  alice.post("/api/conversations/X/retry", headers=evil)):
+            assert r.status_code == 403
+            assert "use the chat page this gateway serves" in r.json()["error"]["message"]
+            assert_secured(r)
+        assert alice.get("/api/conversations").json()["data"] == []
+        same = alice.post("/api/conversations", json={}, headers={"origin": gateway})
+        assert same.status_code == 201

@@ -36,6 +36,10 @@ LOGIN_REFUSED = (
     "That gateway key was not accepted. Check that you pasted the whole key, or ask the "
     "gateway's owner for one: talkline serve keys add NAME."
 )
+CROSS_SITE = (
+    "Cross-site request refused: use the chat page this gateway serves, or send the "
+    "request without an Origin header (scripts and SDKs do)."
+)
 KEY_MISSING = "Paste your gateway key (it starts with the text shown once by keys add)."
 
 
@@ -120,17 +124,30 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
     return run
 
 
+def _same_site(endpoint: Endpoint) -> Endpoint:
+    """A browser's POST from another site is refused (besides the SameSite cookie)."""
+
+    async def run(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return secured(error(403, CROSS_SITE, code="cross_site_request"))
+        return await endpoint(request)
+
+    return run
+
+
 def routes(config: WebConfig) -> list[BaseRoute]:
     """The page's routes, to mount at the gateway's root."""
     api = WebApi(lambda: ConversationStore(config.store_path), whole_store=config.no_auth)
     return [
         Route("/", _index, methods=["GET"]),
-        Route("/login", _login, methods=["POST"]),
-        Route("/logout", _logout, methods=["POST"]),
+        Route("/login", _same_site(_login), methods=["POST"]),
+        Route("/logout", _same_site(_logout), methods=["POST"]),
         Route("/api/session", _guarded(api.session), methods=["GET"]),
         Route("/api/conversations", _guarded(api.list_conversations), methods=["GET"]),
-        Route("/api/conversations", _guarded(api.new_conversation), methods=["POST"]),
+        Route("/api/conversations", _same_site(_guarded(api.new_conversation)), methods=["POST"]),
         Route("/api/conversations/{conversation_id}", _guarded(api.conversation), methods=["GET"]),
-        Route("/api/conversations/{conversation_id}/retry", _guarded(api.retry), methods=["POST"]),
+        Route("/api/conversations/{conversation_id}/retry", _same_site(_guarded(api.retry)),
+              methods=["POST"]),
         Mount("/static", app=_StaticFiles(directory=STATIC_DIR), name="static"),
     ]
