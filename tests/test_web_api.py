@@ -78,8 +78,9 @@ def test_login_sets_an_httponly_strict_cookie_and_refuses_a_wrong_key(gateway: s
         assert "not accepted" in message and "talkline serve keys add NAME" in message
         assert "set-cookie" not in wrong.headers
         empty = c.post("/login", data={"key": "  "})
-        assert empty.status_code == 400 and "Paste your gateway key" in empty.json()["error"][
-            "message"]
+        assert empty.status_code == 400
+        assert "Paste your gateway key" in empty.json()["error"]["message"]
+        assert "talkline serve keys add NAME" in empty.json()["error"]["message"]
         assert c.get("/api/session").status_code == 401
         ok = c.post("/login", data={"key": ALICE})
         assert ok.status_code == 200

@@ -40,7 +40,7 @@ CROSS_SITE = (
     "Cross-site request refused: use the chat page this gateway serves, or send the "
     "request without an Origin header (scripts and SDKs do)."
 )
-KEY_MISSING = "Paste your gateway key (it starts with the text shown once by keys add)."
+KEY_MISSING = "Paste your gateway key (the one talkline serve keys add NAME showed once)."
 
 
 class WebConfig(Protocol):
