@@ -17,6 +17,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -31,7 +32,7 @@ from ..errors import TalklineError
 from ..planning.catalog import lookup
 from ..planning.costs import worst_case_cost
 from ..settings import LOCAL_MODEL, Settings
-from ..store import ConversationStore
+from ..store import ConversationNotFound, ConversationStore
 from . import auth
 from .budgets import KeyBudgetExceededError, budget_response, check_budget
 from .context import fit
@@ -42,6 +43,8 @@ from .record import Exchange, Recorder
 from .relay import Outcome, relay
 from .requests import ClientRequest, chat_request, read_body, responses_request
 from .upstreams import Upstreams
+from .web import CONVERSATION_HEADER
+from .web_api import not_yours
 
 __all__ = ["DEFAULT_PORT", "MAX_REQUEST_BYTES", "GatewayConfig", "create_app"]
 
@@ -63,6 +66,11 @@ class GatewayConfig:
     cors_origins: tuple[str, ...] = ()
     store: bool = True
     max_request_bytes: int = MAX_REQUEST_BYTES
+
+    @property
+    def store_path(self) -> Path:
+        """The database the gateway's keys, the page and the exchanges use."""
+        return self.settings.paths.database
 
 
 class Gateway:
@@ -109,9 +117,13 @@ class Gateway:
             return budget_response(exc)
         except TalklineError as exc:
             raise from_talkline(exc, "") from None
+        conversation = request.headers.get(CONVERSATION_HEADER)
+        if conversation is not None and not self._owns(key, conversation):
+            return not_yours(conversation)
         upstream = self.upstreams.for_model(asked.model)
         client = self.upstreams.client(upstream, "responses" if responses else "chat")
-        exchange = Exchange(key.name, asked.model, messages, asked.params.to_dict())
+        exchange = Exchange(key.name, asked.model, messages, asked.params.to_dict(),
+                            conversation_id=conversation)
         if not asked.stream:
             try:
                 resp = await client.complete(messages, params=asked.params)
@@ -151,6 +163,15 @@ class Gateway:
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"},
                                  background=BackgroundTask(done))
+
+    def _owns(self, key: GatewayKey, conversation: str) -> bool:
+        """May `key` continue `conversation` (the page's `x-talkline-conversation`)? Its
+        own, or any with `--no-auth` (the owner's machine)."""
+        try:
+            owner = self.keys.conversation_client(conversation)
+        except ConversationNotFound:
+            return False
+        return self.config.no_auth or owner == key.name
 
     async def aclose(self) -> None:
         await self.upstreams.aclose()

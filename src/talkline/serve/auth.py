@@ -40,8 +40,10 @@ __all__ = [
 
 COOKIE = "talkline_session"
 SESSION_SECONDS = 30 * 24 * 3600
-PUBLIC_PATHS = ("/healthz", "/", "/login", "/favicon.ico")
-PUBLIC_PREFIXES = ("/static/",)
+# Open without a key: the page, its files and login, and its JSON API (`serve.web_api`), which
+# asks `authenticate` itself and answers the page's own "log in" message.
+PUBLIC_PATHS = ("/healthz", "/", "/login", "/logout", "/favicon.ico")
+PUBLIC_PREFIXES = ("/static/", "/api/")
 _STATE = "talkline_auth"
 _KEY = "gateway_key"
 

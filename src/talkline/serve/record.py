@@ -39,6 +39,10 @@ class Exchange:
     status: str = "complete"  # complete, interrupted, error
     error: str | None = None
     partial: str = ""
+    # The conversation the request continues (the web page's `x-talkline-conversation`):
+    # its earlier messages are stored already, so only the new question and the reply are
+    # added; None: the exchange is a conversation of its own.
+    conversation_id: str | None = None
 
 
 def _label(store: ConversationStore, conversation_id: str, client: str) -> None:
@@ -53,17 +57,21 @@ def _label(store: ConversationStore, conversation_id: str, client: str) -> None:
 def write(store: ConversationStore, ex: Exchange) -> str:
     """Store `ex`; returns the conversation's id."""
     system = next((m.text for m in ex.messages if m.role in ("system", "developer")), None)
-    conv = store.create_conversation(model=ex.model, system=system, params=ex.params)
-    _label(store, conv.id, ex.client)
-    for m in ex.messages:
-        if m.role in ("system", "developer"):
-            continue
+    if ex.conversation_id is not None:
+        cid = ex.conversation_id
+        new: list[Message] = [ex.messages[-1]] if ex.messages and ex.messages[-1].role in (
+            "user", "tool") else []
+    else:
+        cid = store.create_conversation(model=ex.model, system=system, params=ex.params).id
+        _label(store, cid, ex.client)
+        new = [m for m in ex.messages if m.role not in ("system", "developer")]
+    for m in new:
         extra: dict[str, Any] = {}
         if m.tool_calls:
             extra["tool_calls"] = [c.to_dict() for c in m.tool_calls]
         if m.tool_call_id:
             extra["tool_call_id"] = m.tool_call_id
-        store.append_message(conv.id, m.role, m.content, **extra)
+        store.append_message(cid, m.role, m.content, **extra)
     fields: dict[str, Any] = {"requested_model": ex.model}
     resp = ex.response
     if resp is not None:
@@ -76,8 +84,8 @@ def write(store: ConversationStore, ex: Exchange) -> str:
     else:
         fields.update(content=ex.partial, error=ex.error)
     content = fields.pop("content", "")
-    store.append_message(conv.id, "assistant", content, status=ex.status, **fields)
-    return conv.id
+    store.append_message(cid, "assistant", content, status=ex.status, **fields)
+    return cid
 
 
 class Recorder:

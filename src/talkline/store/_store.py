@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..attachments import Blob, to_stored
 from . import _queries as q
 from ._blobs import BlobsMixin, insert_blobs
+from ._clients import ClientsMixin
 from ._database import Database
 from ._errors import ConversationNotFound, MessageNotFound, StoreError
 from ._gateway_keys import GatewayKeysMixin
@@ -43,7 +44,8 @@ __all__ = ["ConversationStore"]
 _by_position = operator.itemgetter(3)  # MESSAGE_COLUMNS[3]
 
 
-class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin, GatewayKeysMixin):
+class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin, GatewayKeysMixin,
+                        ClientsMixin):
     """Conversations and their messages in one SQLite file (or in memory).
 
     Every write commits before the method returns, so a message is durable as soon as
