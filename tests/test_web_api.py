@@ -1,5 +1,5 @@
-"""The web page's routes and JSON API, over real HTTP against the stand-in gateway
-(`webgateway.py`) on uvicorn, upstream a ScriptedServer, a real SQLite store."""
+"""The web page's routes and JSON API, over real HTTP against the real gateway
+(`webgateway.py` builds it) on uvicorn, upstream a ScriptedServer, a real SQLite store."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The web chat page in a real headless Chromium (Debian's chromium and chromium-driver,
-driven by selenium), against the stand-in gateway (`webgateway.py`) on uvicorn and a
+driven by selenium), against the real gateway (`webgateway.py`) on uvicorn and a
 ScriptedServer upstream."""
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 
-from talkline.serve import auth  # noqa: E402
 from talkline.testing import Error, Reply, ScriptedServer  # noqa: E402
 from webgateway import StandInConfig, create_app, running  # noqa: E402
 
