@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import inspect
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -84,16 +83,13 @@ class Gateway:
         self.keys = ConversationStore.open(config.settings.paths)
 
     async def key(self, request: Request) -> GatewayKey:
-        found: Any = auth.authenticate(request)
-        if inspect.isawaitable(found):
-            found = await found
+        found = auth.authenticate(request)  # AuthMiddleware refused the request without one
         if found is None:
             raise GatewayError(
                 401, "a valid gateway key is required: send Authorization: Bearer <key> "
                 "(the key from `talkline serve keys add NAME`; with the OpenAI SDK, "
                 "api_key=... or OPENAI_API_KEY)", code="invalid_api_key")
-        key: GatewayKey = found
-        return key
+        return found
 
     async def models(self, request: Request) -> Response:
         await self.key(request)

@@ -45,15 +45,6 @@ class Exchange:
     conversation_id: str | None = None
 
 
-def _label(store: ConversationStore, conversation_id: str, client: str) -> None:
-    """The client key's name on the conversation, in the `client` column the gateway
-    keys' migration adds (a store without it keeps the exchange unlabelled)."""
-    from ..store import _queries
-
-    if "client" in _queries.CONVERSATION_FIELDS:
-        store.update_conversation(conversation_id, client=client)
-
-
 def write(store: ConversationStore, ex: Exchange) -> str:
     """Store `ex`; returns the conversation's id."""
     system = next((m.text for m in ex.messages if m.role in ("system", "developer")), None)
@@ -63,7 +54,7 @@ def write(store: ConversationStore, ex: Exchange) -> str:
             "user", "tool") else []
     else:
         cid = store.create_conversation(model=ex.model, system=system, params=ex.params).id
-        _label(store, cid, ex.client)
+        store.set_conversation_client(cid, ex.client)
         new = [m for m in ex.messages if m.role not in ("system", "developer")]
     for m in new:
         extra: dict[str, Any] = {}

@@ -47,18 +47,36 @@ class ChatCall(Protocol):
     def to_body(self, *, stream: bool) -> dict[str, Any]: ...
 
 
-def _args(call: ChatCall, *, stream: bool) -> dict[str, Any]:
+class PostCall(Protocol):
+    """What `request_args` reads of a call (any endpoint's)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def on_headers(self) -> HeadersCallback | None: ...
+
+    @property
+    def deadline(self) -> float | None: ...
+
+
+def request_args(call: PostCall, body: dict[str, Any], *, stream: bool
+                 ) -> dict[str, Any]:
+    """What `Connection.send`/`open` takes for one JSON POST of `body` (either endpoint)."""
     headers = dict(call.headers)
     headers["Content-Type"] = "application/json"
     if stream:
         headers["Accept"] = "text/event-stream"
-    body = call.to_body(stream=stream)
     try:
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: sent replaced, as the store keeps them
         content = json.dumps(clean_value(body), ensure_ascii=False).encode("utf-8")
     return dict(stream=stream, headers=headers, on_headers=call.on_headers, content=content,
                 deadline=call.deadline)
+
+
+def _args(call: ChatCall, *, stream: bool) -> dict[str, Any]:
+    return request_args(call, call.to_body(stream=stream), stream=stream)
 
 
 def _check(decoder: StreamDecoder, deadline: float | None) -> None:

@@ -92,6 +92,9 @@ class StreamDecoder:
 
     done_marker: str | None = "[DONE]"
     unfinished = "the stream ended without a finish reason or [DONE]"
+    # The field a whole answer sent to a streamed request has (a server that ignores
+    # `stream`): `_whole_deltas` turns it into deltas.
+    whole_key = "choices"
 
     def __init__(self, *, model: str = "", request_id: str | None = None,
                  redactor: Redactor | None = None,
@@ -257,6 +260,10 @@ class StreamDecoder:
             hint="Check the base URL: a proxy or a server that is not OpenAI-compatible "
                  "may be answering.", status=200, request_id=self.request_id)
 
+    def _whole_deltas(self, data: dict[str, Any]) -> list[ChatDelta]:
+        """A whole answer sent to a streamed request, as deltas (the chat endpoint's)."""
+        return _deltas(data, self.request_id)
+
     def _whole(self) -> list[ChatDelta]:
         text = "".join(self._body)
         try:
@@ -267,10 +274,10 @@ class StreamDecoder:
             err = data["error"]
             raise error_from_event(err if isinstance(err, dict) else {"message": str(err)},
                                    request_id=self.request_id, redactor=self._redactor)
-        if not isinstance(data, dict) or "choices" not in data:
+        if not isinstance(data, dict) or self.whole_key not in data:
             raise self._not_a_stream()
         try:
-            deltas = _deltas(data, self.request_id)
+            deltas = self._whole_deltas(data)
         except ResponseFormatError as exc:
             raise redacted(exc, self._redactor) from None
         for delta in deltas:

@@ -10,15 +10,13 @@ is said too, with its fix (drop `--server-state`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, closing, contextmanager
 from typing import Any, Protocol
 
 from ..errors import APIConnectionError, APIError, NotFoundError, ResponseFormatError
 from ..types import ChatDelta, ChatResponse
-from ..types.text import clean_value
-from .chat import _check
+from .chat import _check, request_args
 from .connection import AsyncConnection, Connection, ConnectionCore, HeadersCallback
 from .responses_decode import ResponsesDecoder
 from .responses_parse import parse_response
@@ -48,17 +46,7 @@ class ResponsesCall(Protocol):
 
 
 def _args(call: ResponsesCall, *, stream: bool) -> dict[str, Any]:
-    headers = dict(call.headers)
-    headers["Content-Type"] = "application/json"
-    if stream:
-        headers["Accept"] = "text/event-stream"
-    body = call.to_responses_body(stream=stream)
-    try:
-        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        content = json.dumps(clean_value(body), ensure_ascii=False).encode("utf-8")
-    return dict(stream=stream, headers=headers, on_headers=call.on_headers, content=content,
-                deadline=call.deadline)
+    return request_args(call, call.to_responses_body(stream=stream), stream=stream)
 
 
 def explained(exc: APIError, conn: ConnectionCore) -> APIError:

@@ -64,6 +64,7 @@ class ResponsesDecoder(StreamDecoder):
     done_marker = None
     unfinished = ("the stream ended without response.completed, response.incomplete "
                   "or response.failed")
+    whole_key = "output"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -189,24 +190,6 @@ class ResponsesDecoder(StreamDecoder):
         self.done = True
         return out
 
-    def _whole(self) -> list[ChatDelta]:
-        """A whole JSON response to a streamed request (a server that ignores `stream`)."""
-        text = "".join(self._body)
-        try:
-            data = loads(text) if self.kind == "json" else None
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and data.get("error"):
-            err = data["error"]
-            raise error_from_event(err if isinstance(err, dict) else {"message": str(err)},
-                                   request_id=self.request_id, redactor=self._redactor)
-        if not isinstance(data, dict) or "output" not in data:
-            raise self._not_a_stream()
-        try:
-            deltas = whole_deltas(data, self.request_id)
-        except ResponseFormatError as exc:
-            raise redacted(exc, self._redactor) from None
-        for delta in deltas:
-            self.acc.add(delta)
-        self.done = True
-        return deltas
+    def _whole_deltas(self, data: dict[str, Any]) -> list[ChatDelta]:
+        """A whole `response` object sent to a streamed request, as deltas."""
+        return whole_deltas(data, self.request_id)
