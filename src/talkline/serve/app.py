@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
@@ -126,8 +127,12 @@ class Gateway:
             except TalklineError as exc:
                 await self.recorder.record(_failed(exchange, exc))
                 raise from_talkline(exc, upstream.label) from None
-            # Stored once the answer is sent: the client does not wait for the disk.
-            stored = BackgroundTask(self.recorder.record, _with(exchange, response=resp))
+            finished = _with(exchange, response=resp)
+            stored: BackgroundTask | None = None
+            if exchange.conversation_id is not None:  # the page reads it back at once
+                await self.recorder.record(finished)
+            else:  # stored once the answer is sent: the client does not wait for the disk
+                stored = BackgroundTask(self.recorder.record, finished)
             # The upstream's answer as it came (every field), when it is one answer.
             whole = resp.raw if resp.raw is not None and not resp.tool_messages else None
             return JSONResponse(whole if whole is not None else resp.to_dict(),
@@ -155,6 +160,12 @@ class Gateway:
 
         events = relay(stream, first, server=label, responses=responses,
                        include_usage=asked.include_usage, outcome=outcome)
+        if exchange.conversation_id is not None:
+            # The page's conversation: stored before its last event, so the page that
+            # reads the turn back (tokens, cost) on the end of the stream finds it.
+            return StreamingResponse(_stored_before_the_end(events, done),
+                                     media_type="text/event-stream",
+                                     headers={"cache-control": "no-cache"})
         # Stored once the stream ended (or the client left): the end is not held back.
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"},
@@ -173,6 +184,30 @@ class Gateway:
         await self.upstreams.aclose()
         self.recorder.close()
         self.keys.close()
+
+
+async def _stored_before_the_end(events: AsyncIterator[Any],
+                                 store: Callable[[], Awaitable[None]]) -> AsyncIterator[Any]:
+    """`events`, with `store()` awaited before the last one is sent (and, if the client
+    leaves first, when the stream is closed): once only."""
+    stored = False
+    held: Any = None
+    try:
+        async for event in events:
+            if held is not None:
+                yield held
+            held = event
+        stored = True
+        await store()
+        if held is not None:
+            yield held
+    finally:
+        if not stored:
+            with anyio.CancelScope(shield=True):
+                close = getattr(events, "aclose", None)
+                if close is not None:
+                    await close()  # the relay marks the reply interrupted first
+                await store()
 
 
 def _worst_case(asked: ClientRequest, messages: Sequence[Any]) -> float | None:
