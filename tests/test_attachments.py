@@ -11,6 +11,7 @@ from talkline.attachments import (
     check_total,
     describe,
     detect,
+    format_sizes,
     image_size,
     load_attachment,
     to_stored,
@@ -112,7 +113,16 @@ def test_a_large_image_names_file_size_and_limit(tmp_path):
     path.write_bytes(files.gif() + b"\x00" * (20 << 20))
     with pytest.raises(AttachmentError) as err:
         load_attachment(str(path))
-    assert "it is 20.0 MB, over the 20.0 MB limit for an image" in str(err.value)
+    size = len(files.gif()) + (20 << 20)
+    # Rounded, both would read "20.0 MB": a size just over its limit is given in bytes.
+    assert f"it is {size:,} bytes, over the {20 << 20:,} bytes limit for an image" \
+        in str(err.value)
+
+
+def test_sizes_far_from_their_limit_stay_short():
+    assert format_sizes(60 << 20, 50 << 20) == ("60.0 MB", "50.0 MB")
+    assert format_sizes((1 << 20) + 1, 1 << 20) == ("1,048,577 bytes", "1,048,576 bytes")
+    assert format_sizes(1 << 20, 1 << 20) == ("1.0 MB", "1.0 MB")
 
 
 def test_the_store_keeps_each_blob_once_and_expands_it():

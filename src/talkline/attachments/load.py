@@ -14,7 +14,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .parts import Attachment, format_size
+from .parts import Attachment, format_sizes
 from .sniff import detect
 
 __all__ = ["LIMITS", "SUPPORTED", "TOTAL_LIMIT", "AttachmentError", "check_total",
@@ -86,10 +86,11 @@ def load_attachment(spec: str, *, stdin: BinaryIO | None = None,
             f"not send. Attach {SUPPORTED}.")
     limit = LIMITS[found.kind]
     if len(data) > limit:
+        size, cap = format_sizes(len(data), limit)
         raise AttachmentError(
-            f"Cannot attach {shown}: it is {format_size(len(data))}"
+            f"Cannot attach {shown}: it is {size}"
             f"{' or more' if len(data) > max(LIMITS.values()) else ''}, over the "
-            f"{format_size(limit)} limit for {_WHAT[found.kind]}. Make it smaller "
+            f"{cap} limit for {_WHAT[found.kind]}. Make it smaller "
             "(or send a part of it) and attach it again.")
     if found.kind == "text" and spec == "-":
         name = "stdin.txt"
@@ -101,9 +102,10 @@ def check_total(attachments: Sequence[Attachment]) -> None:
     """Refuse one message's attachments when together they are over TOTAL_LIMIT."""
     total = sum(a.size for a in attachments)
     if total > TOTAL_LIMIT:
+        size, cap = format_sizes(total, TOTAL_LIMIT)
         raise AttachmentError(
-            f"The {len(attachments)} attachments add up to {format_size(total)}, over the "
-            f"{format_size(TOTAL_LIMIT)} limit for one message. Send them over several "
+            f"The {len(attachments)} attachments add up to {size}, over the "
+            f"{cap} limit for one message. Send them over several "
             "messages.")
 
 

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Attachment", "Blob", "describe", "expand_part", "format_size", "is_stored",
-           "kinds_of", "sha256_of", "to_stored", "wire_kind"]
+__all__ = ["Attachment", "Blob", "describe", "expand_part", "format_size", "format_sizes",
+           "is_stored", "kinds_of", "sha256_of", "to_stored", "wire_kind"]
 
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/mpeg": "mp3"}
 _AUDIO_MIMES = {v: k for k, v in _AUDIO_FORMATS.items()}
@@ -48,6 +48,15 @@ def format_size(n: int) -> str:
     if n < 1024 * 1024:
         return f"{round(n / 1024)} KB"
     return f"{n / (1024 * 1024):.1f} MB"
+
+
+def format_sizes(n: int, limit: int) -> tuple[str, str]:
+    """`n` and `limit` as `format_size` writes them, or in bytes when rounding would make
+    them look the same (`1.0 MB over the 1.0 MB limit` says nothing)."""
+    shown, cap = format_size(n), format_size(limit)
+    if shown == cap and n != limit:
+        return f"{n:,} bytes", f"{limit:,} bytes"
+    return shown, cap
 
 
 @dataclass(frozen=True)
