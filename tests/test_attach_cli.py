@@ -128,8 +128,8 @@ def test_size_limit_unknown_type_and_unreadable_files_are_refused(server, tmp_pa
     big.write_bytes(b"a" * (1024 * 1024 + 1))
     r = run("-a", str(big), "Summarise", env=env_for(server))
     assert r.code == 2
-    assert f"Cannot attach {big}: it is 1,048,577 bytes, over the 1,048,576 bytes limit for a text file. " \
-           "Make it smaller" in r.err
+    assert f"Cannot attach {big}: it is 1,048,577 bytes, over the 1,048,576 bytes limit " \
+           "for a text file. Make it smaller" in r.err
     archive = tmp_path / "photos.png"
     archive.write_bytes(files.zip_file())
     r = run("-a", str(archive), "Look", env=env_for(server))
