@@ -122,6 +122,20 @@ def test_import_refuses_bad_files_clearly(server, tmp_path):
     assert r.code == 2 and "not valid JSON" in r.err
 
 
+def test_import_refuses_a_flood_before_reading_it_all(server, tmp_path):
+    from talkline.store.imports import MAX_IMPORT_BYTES
+
+    flood = tmp_path / "flood.json"
+    with flood.open("wb") as f:  # sparse: no disk is spent
+        f.truncate(MAX_IMPORT_BYTES + 1)
+    r = run("history", "import", str(flood), env=env(server))
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"{flood} is over 128 MiB, the most one import reads; nothing was imported." \
+        in r.err
+    assert "remove them from it and import it again" in r.err
+    assert conv_ids(server) == []
+
+
 def test_eight_processes_at_once_lose_nothing(server, talkline_home):
     cmd = [sys.executable, "-m", "talkline"]
     base = {"PYTHONPATH": SRC, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url,

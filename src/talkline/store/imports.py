@@ -28,7 +28,11 @@ if TYPE_CHECKING:
     from ._models import Conversation
     from ._store import ConversationStore
 
-__all__ = ["Imported", "import_text", "read_export"]
+__all__ = ["MAX_IMPORT_BYTES", "Imported", "import_text", "read_export", "too_big"]
+
+# The most one import reads: a conversation with its attachments (50 MB a message) fits;
+# a file past it is refused before it is parsed, so a flood cannot take the memory.
+MAX_IMPORT_BYTES = 128 * 1024 * 1024
 
 _OPENAI_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id")
 _LEGACY_FORMAT = "talkline.conversation/1"
@@ -48,9 +52,21 @@ class Imported:
     blobs: dict[str, Blob] = field(default_factory=dict)  # attachments' bytes, by SHA-256
 
 
+def too_big(source: str) -> ConfigError:
+    """The refusal of a file over MAX_IMPORT_BYTES."""
+    return ConfigError(
+        f"{source} is over {MAX_IMPORT_BYTES // (1024 * 1024)} MiB, the most one import "
+        "reads; nothing was imported.",
+        hint="Check that this is a conversation export (`talkline history export ID "
+             "--format json`); an export that large holds big attachments: remove them "
+             "from it and import it again.")
+
+
 def _loads(data: str | bytes, source: str) -> Any:
-    """The JSON in `data`: UTF-8, nested at most MAX_DEPTH deep (checked before it is
-    parsed), lone surrogates replaced like everywhere else."""
+    """The JSON in `data`: UTF-8, at most MAX_IMPORT_BYTES, nested at most MAX_DEPTH deep
+    (both checked before it is parsed), lone surrogates replaced like everywhere else."""
+    if len(data) > MAX_IMPORT_BYTES:
+        raise too_big(source)
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")

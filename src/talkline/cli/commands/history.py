@@ -167,9 +167,12 @@ def history_export(cid: str, fmt: str, output: str | None) -> None:
 @click.option("-m", "--model", help="Model to record for it.")
 def history_import(file: IO[bytes], title: str | None, model: str | None) -> None:
     """Import FILE: an OpenAI `messages` JSON array, or a talkline JSON export."""
-    from ...store.imports import import_text
+    from ...store.imports import MAX_IMPORT_BYTES, import_text, too_big
 
+    source = getattr(file, "name", "input")
+    data = file.read(MAX_IMPORT_BYTES + 1)  # a flood is refused before it fills the memory
+    if len(data) > MAX_IMPORT_BYTES:
+        raise too_big(source)
     with _store() as store:
-        conv = import_text(store, file.read(), source=getattr(file, "name", "input"),
-                           title=title, model=model)
+        conv = import_text(store, data, source=source, title=title, model=model)
     current_app().term.write_line(conv.id)
