@@ -308,6 +308,18 @@ def test_the_deadline_ends_a_request_that_never_finishes(
     _clean(r)
 
 
+def test_a_call_with_no_deadline_of_its_own_still_ends(
+        tmp_path: Path, raw: Callable[[Mode], RawServer]) -> None:
+    """The models list (like the Batch API's calls) carries no request deadline: the
+    `deadline` setting bounds it, so a server dripping its answer cannot hold it forever."""
+    srv = raw(_slow_body)
+    r = talkline(tmp_path, srv.url, "models", config="deadline = 2\n")
+    assert r.code == 1, r.err
+    assert 1.5 < r.seconds < 2 + TIME_BOUND / 2, r.err
+    assert "deadline" in r.err
+    _clean(r)
+
+
 def test_the_deadline_is_read_from_config_and_covers_the_retries(
         tmp_path: Path, raw: Callable[[Mode], RawServer]) -> None:
     def reset(conn: socket.socket, request: bytes) -> None:

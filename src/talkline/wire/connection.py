@@ -245,9 +245,10 @@ class Connection(ConnectionCore):
             yield from inflater.feed(raw)
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request, its whole answer read."""
+        """One request, its whole answer read, within its deadline (or `max_wait`)."""
+        kwargs["deadline"] = self.limits.deadline(kwargs.get("deadline"))
         with self.open(method, path, **kwargs) as response:
-            self.read_body(response, kwargs.get("deadline"))
+            self.read_body(response, kwargs["deadline"])
             return response
 
     def iter_text(self, response: httpx.Response) -> Generator[str, None, None]:
@@ -340,8 +341,9 @@ class AsyncConnection(ConnectionCore):
                 yield piece
 
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        kwargs["deadline"] = self.limits.deadline(kwargs.get("deadline"))
         async with self.open(method, path, **kwargs) as response:
-            await self.aread_body(response, kwargs.get("deadline"))
+            await self.aread_body(response, kwargs["deadline"])
             return response
 
     async def aiter_text(self, response: httpx.Response) -> AsyncGenerator[str, None]:

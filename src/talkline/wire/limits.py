@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import DeadlineExceeded, ResponseTooLarge, ServerError
-from ..settings.defaults import MAX_BODY_BYTES, MAX_EVENT_BYTES
+from ..settings.defaults import DEADLINE, MAX_BODY_BYTES, MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -20,15 +20,23 @@ __all__ = ["Inflater", "Limits", "check_deadline", "remaining", "too_large"]
 
 @dataclass(frozen=True)
 class Limits:
-    """`max_body_bytes`: a whole answer, decompressed; `max_event_bytes`: one stream event."""
+    """`max_body_bytes`: a whole answer, decompressed; `max_event_bytes`: one stream event;
+    `max_wait`: the seconds a request sent with no deadline of its own may take in all (the
+    models list, a tokenize call, the Batch API's calls), so a server that drips its answer
+    cannot hold one forever."""
 
     max_body_bytes: int = MAX_BODY_BYTES
     max_event_bytes: int = MAX_EVENT_BYTES
+    max_wait: float = DEADLINE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         return cls(max_body_bytes=settings.max_body_bytes,
-                   max_event_bytes=settings.max_event_bytes)
+                   max_event_bytes=settings.max_event_bytes, max_wait=settings.deadline)
+
+    def deadline(self, given: float | None) -> float:
+        """`given`, or `max_wait` from now when the caller set none."""
+        return given if given is not None else time.monotonic() + self.max_wait
 
 
 def too_large(what: str, limit: int, setting: str) -> ResponseTooLarge:
