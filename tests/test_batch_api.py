@@ -190,6 +190,33 @@ def test_fetch_reports_input_lines_without_results(tmp_path: Path,
     assert (summary.lines, summary.missing_count, summary.missing) == (3, 2, ["row-3", "row-4"])
 
 
+def test_fetch_never_writes_the_key_a_server_echoes(tmp_path: Path,
+                                                   server: ScriptedServer,
+                                                   talkline_home: Path) -> None:
+    from talkline.batch import ConversationLog
+    from talkline.testing import Reply
+
+    key = "sk-test-batch-echo-0123456789"
+    server.script(Reply(f"your key is {key}, and again {key}"), Reply("nothing to hide"))
+    path = prompts(tmp_path / "in.jsonl", 2)
+    with BatchAPI(server.url, key) as api:
+        result = submit(path, api, InputOptions(model=MODEL))
+        api.wait([result.batches[0].id], interval=0)
+        with ConversationStore.open(Paths.resolve()) as store:
+            log = ConversationLog(store)
+            fetch_results(api, [result.batches[0].id], tmp_path / "out.jsonl",
+                          input_path=path, input_options=InputOptions(model=MODEL), log=log)
+            log.close()
+            stored = [m.content for c in store.list_conversations(limit=10)
+                      for m in store.messages(c.id) if m.role == "assistant"]
+    written = (tmp_path / "out.jsonl").read_text(encoding="utf-8")
+    assert key not in written and "your key is ***, and again ***" in written
+    rows = read_results(tmp_path / "out.jsonl")  # still JSON, line by line
+    assert [r["custom_id"] for r in rows] == ["row-0", "row-1"]
+    assert sorted(stored) == ["nothing to hide", "your key is ***, and again ***"]
+    assert key.encode() not in (talkline_home / "talkline.db").read_bytes()
+
+
 def test_submit_refuses_invalid_input(tmp_path: Path, server: ScriptedServer) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text("{nope\n", encoding="utf-8")

@@ -5,7 +5,9 @@ files. The merged file has one line per custom_id (the provider's lines, unchang
 input order when the input file is given, else in natural custom_id order (`line-2`
 before `line-10`). Downloads go to temporary files and only an index (custom_id ->
 where the line is) is kept in memory; the output is replaced atomically at the end.
-Costs are computed at batch prices.
+Costs are computed at batch prices. A line that carries the API key (a hostile server
+echoing it, in any of the shapes `wire.redact` knows) has it replaced by `***` before it
+is written or stored; every other line is written as the provider sent it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import IO, Any
 from ..errors import ResponseFormatError, TalklineError
 from ..settings.private import open_private
 from ..wire.parse import parse_chat_response
+from ..wire.redact import Redactor
 from ._api import TERMINAL_STATUSES, BatchAPI
 from ._input import InputOptions
 from ._log import ConversationLog
@@ -169,7 +172,8 @@ def fetch_results(
                     cost = _account(summary, record, catalog)
                     if log is not None:
                         costs[cid] = cost
-            _write(output, index, handles, summary, input_path, input_options, log, costs)
+            _write(output, index, handles, summary, input_path, input_options, log, costs,
+                   api.connection.answer_redactor)
         finally:
             for handle in handles:
                 handle.close()
@@ -179,11 +183,11 @@ def fetch_results(
 def _write(output: Path, index: dict[str, _Where], handles: list[IO[bytes]],
            summary: FetchSummary, input_path: str | Path | None,
            input_options: InputOptions | None, log: ConversationLog | None,
-           costs: dict[str, tuple[float | None, bool]]) -> None:
+           costs: dict[str, tuple[float | None, bool]], redactor: Redactor) -> None:
     def read(where: _Where) -> bytes:
         fh = handles[where.file]
         fh.seek(where.offset)
-        raw = fh.read(where.length)
+        raw = _scrubbed(fh.read(where.length), redactor)
         return raw if raw.endswith(b"\n") else raw + b"\n"
 
     with atomic_file(output) as out:
@@ -204,6 +208,14 @@ def _write(output: Path, index: dict[str, _Where], handles: list[IO[bytes]],
         for cid in sorted(index, key=natural_key):
             out.write(read(index[cid]))
             summary.lines += 1
+
+
+def _scrubbed(raw: bytes, redactor: Redactor) -> bytes:
+    """`raw` with every form of the key replaced by `***` (still valid JSON: the forms are
+    replaced inside strings), or `raw` itself when it holds none."""
+    text = raw.decode("utf-8", "surrogateescape")
+    clean = redactor.text(text)
+    return raw if clean == text else clean.encode("utf-8", "surrogateescape")
 
 
 def _log_line(log: ConversationLog, body: dict[str, Any], raw: bytes,
