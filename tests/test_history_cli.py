@@ -179,3 +179,39 @@ def test_export_json_then_import_keeps_usage_and_a_newer_export_is_refused(serve
     r = run("history", "import", str(path), env=env(server))
     assert r.code == 2 and "Traceback" not in r.err
     assert "newer talkline (export version 9; this one reads up to 4): upgrade talkline" in r.err
+
+
+def test_a_title_is_checked_where_it_is_typed(server, talkline_home):
+    from talkline.store import MAX_TITLE
+
+    server.script(Reply("Hi."))
+    assert run("hello", env=env(server)).code == 0
+    [cid] = conv_ids(server)
+    r = run("history", "title", cid, "bad\x1b[31mred", env=env(server))
+    assert r.code == 2 and "control character U+001B: give it as plain text" in r.err
+    r = run("history", "title", cid, "x" * (MAX_TITLE + 1), env=env(server))
+    assert r.code == 2 and f"the most is {MAX_TITLE}. Give a shorter one." in r.err
+    # Bytes that are not UTF-8 reach Python as lone surrogates: refused, no traceback.
+    proc = subprocess.run([sys.executable, "-m", "talkline", "history", "title", cid,
+                           b"caf\xe9".decode("utf-8", "surrogateescape")],
+                          env={"PYTHONPATH": SRC, "TALKLINE_HOME": str(talkline_home),
+                               "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not UTF-8" in proc.stderr
+    assert run("history", "title", cid, "Greetings", env=env(server)).code == 0
+    titles = [c["title"] for c in json.loads(run("history", "list", "--json",
+                                                  env=env(server)).out)]
+    assert titles == ["Greetings"]
+
+
+def test_the_store_keeps_any_title_it_is_given_storable():
+    from talkline.store import MAX_TITLE, ConversationStore
+
+    with ConversationStore() as store:
+        conv = store.create_conversation(model="gpt-4o")
+        got = store.set_title(conv.id, "bad\udcff\x1b[31m red\n\tline")
+        assert got.title == "bad\ufffd [31m red line"
+        long = store.set_title(conv.id, "y" * 10_000)
+        assert long.title is not None and len(long.title) == MAX_TITLE
+        assert store.set_title(conv.id, "\x00\x07 ").title is None

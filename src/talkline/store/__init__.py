@@ -14,6 +14,7 @@ from ._errors import ConversationNotFound, MessageNotFound, StoreError
 from ._gateway_keys import GatewayKey
 from ._ids import new_id
 from ._models import (
+    MAX_TITLE,
     STATUSES,
     Conversation,
     SearchHit,
@@ -27,6 +28,7 @@ from ._search import fts_query
 from ._store import ConversationStore
 
 __all__ = [
+    "MAX_TITLE",
     "MIGRATIONS",
     "STATUSES",
     "Conversation",

@@ -25,6 +25,7 @@ __all__ = [
 
 STATUSES: tuple[str, ...] = ("pending", "complete", "interrupted", "error")
 TITLE_LENGTH = 60
+MAX_TITLE = 200  # a title set by hand (history title, /title, the web page), characters
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,17 @@ def title_from_text(text: str | None) -> str | None:
                 title = title[: TITLE_LENGTH - 1].rstrip() + "…"
             return title
     return None
+
+
+def stored_title(title: str | None) -> str | None:
+    """A title as it is stored: lone surrogates replaced, control characters and runs of
+    whitespace made one space, at most MAX_TITLE characters; None when nothing is left."""
+    from ..types.text import clean_text
+
+    text = re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", " ", clean_text(title or "")).strip()
+    if len(text) > MAX_TITLE:
+        text = text[: MAX_TITLE - 1].rstrip() + "…"
+    return text or None
 
 
 # ---------------------------------------------------------------- rows <-> values

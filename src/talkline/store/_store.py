@@ -30,6 +30,7 @@ from ._models import (
     conversation_from_row,
     dump_object,
     message_from_row,
+    stored_title,
     title_from_text,
 )
 from ._reports import ReportsMixin
@@ -164,7 +165,7 @@ class ConversationStore(ReportsMixin, TransferMixin, BlobsMixin, GatewayKeysMixi
             raise TypeError(f"unknown conversation field(s): {', '.join(sorted(unknown))}")
         values = {k: (dump_object(v) if k == "params" else v) for k, v in fields.items()}
         if "title" in values:
-            values["title"] = (values["title"] or "").strip() or None
+            values["title"] = stored_title(values["title"])
 
         def txn(conn: sqlite3.Connection) -> Conversation:
             if values:

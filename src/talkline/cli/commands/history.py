@@ -138,7 +138,28 @@ def history_title(cid: str, text: str) -> None:
     """Set the title of CID."""
     with _store() as store:
         conv = store.get_conversation(cid)
-        store.set_title(conv.id, text)
+        store.set_title(conv.id, checked_title(text))
+
+
+def checked_title(text: str) -> str:
+    """A title typed by the user: UTF-8, no control characters, at most MAX_TITLE
+    characters; anything else is refused with what to change (nothing is stored)."""
+    import unicodedata
+
+    from ...store import MAX_TITLE
+    from .prompt import argument_text
+
+    title = argument_text(text) or ""
+    bad = next((c for c in title if unicodedata.category(c) == "Cc" and c != " "), None)
+    if bad is not None:
+        raise click.UsageError(f"The title holds the control character U+{ord(bad):04X}: "
+                               "give it as plain text.")
+    if len(title) > MAX_TITLE:
+        raise click.UsageError(f"The title has {len(title):,} characters; the most is "
+                               f"{MAX_TITLE}. Give a shorter one.")
+    if not title.strip():
+        raise click.UsageError("The title is empty: give some text.")
+    return title
 
 
 @history.command("export")
