@@ -89,6 +89,23 @@ def test_an_invalid_reply_is_retried_then_reported_and_stored(server, talkline_h
     assert "$.city" in (error or "")
 
 
+def test_a_failed_retry_stores_what_both_requests_cost(server, talkline_home) -> None:
+    def usage(p: int, c: int) -> dict[str, int]:
+        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+    server.script(Reply('{"city": 1, "country": "France"}', usage=usage(10, 3)),
+                  Reply('{"city": 2, "country": "France"}', usage=usage(25, 4)))
+    r = run("--schema", "city, country", "-m", "gpt-4o-mini", "Name a city",
+            env=env_for(server))
+    assert r.code == 1
+    (db,) = talkline_home.rglob("*.db")
+    with sqlite3.connect(db) as con:
+        row = con.execute("SELECT prompt_tokens, completion_tokens, cost FROM messages "
+                          "WHERE role = 'assistant'").fetchone()
+    assert row[:2] == (35, 7)  # both requests were paid for
+    assert row[2] == (35 * 0.15 + 7 * 0.60) / 1e6
+
+
 def test_a_cut_reply_is_retried_with_a_larger_limit(server) -> None:
     server.script(Reply('{"city": "Pa', finish_reason="length"), Reply(GOOD))
     r = run("--schema", "city, country", "--max-tokens", "40", "Name a city",

@@ -76,6 +76,20 @@ def test_an_invalid_reply_is_retried_once_with_the_problem_then_parsed(server) -
                      "'number'); asking once more"]
 
 
+def test_a_retry_counts_the_tokens_of_both_requests(server) -> None:
+    """Both requests were paid for: the answer's total_usage holds both (what is stored
+    and costed; tests/test_schema_cli.py checks the store after a failed retry)."""
+    def usage(p: int, c: int) -> dict[str, int]:
+        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+    server.script(Reply("not json", usage=usage(10, 3)), Reply(GOOD, usage=usage(30, 9)))
+    with client(server) as c:
+        reply = c.complete("Name a city", schema="city, country")
+    assert reply.usage is not None and reply.usage.total_tokens == 39
+    assert reply.total_usage is not None
+    assert (reply.total_usage.prompt_tokens, reply.total_usage.completion_tokens) == (40, 12)
+
+
 def test_an_invalid_reply_twice_raises_with_the_path_and_the_reply(server) -> None:
     server.script(Reply("not json at all"), Reply('{"city": 3, "country": "France"}'))
     with client(server) as c, pytest.raises(SchemaValidationError) as caught:

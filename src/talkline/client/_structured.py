@@ -1,7 +1,8 @@
 """A call under a schema, around the plan of `_plan.py`: the reply is checked against the
 schema; an invalid one is asked for once more with the problem named (an extra user
 message), a reply cut by the token limit once more with twice the limit (capped by
-`Structured.max_output`); then it is `SchemaValidationError`. No I/O.
+`Structured.max_output`); then it is `SchemaValidationError`. After a retry the answer's
+`loop_usage` (its `total_usage`) holds both requests' tokens: both were paid for. No I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..schema import Problem, SchemaLike, Structured, structured
 from ..types import ChatDelta, ChatParams, ChatResponse, Message
 from ._core import Core
 from ._plan import Emit, Plan, plan
+from ._tools import sum_usage
 
 __all__ = ["PlanFunction", "schema_for", "structured_plan"]
 
@@ -74,6 +76,8 @@ def structured_plan(core: Core, messages: list[Message], params: ChatParams,
                               "Answer again with only the corrected JSON.")
         again = yield from inner(core, [*messages, _as_sent(response), fix], params,
                                 stream=stream, resume=resume)
+    # Both requests were paid for: the answer (or the error's reply, stored) carries both.
+    again = again.replace(loop_usage=sum_usage([response.total_usage, again.total_usage]))
     value, problem = verdict(spec, again)
     if problem is not None and problem.message == _CUT:
         raise _cut(again, f"again at {bigger} tokens" if bigger else "again")
