@@ -11,7 +11,13 @@ import click
 
 from ..app import App, pass_app, system_replaced_notice
 from .attach import attach_option, load_all
-from .options import reasoning_option, request_options, schema_options, tool_options
+from .options import (
+    reasoning_option,
+    request_options,
+    schema_options,
+    template_options,
+    tool_options,
+)
 
 
 @click.command()
@@ -23,6 +29,7 @@ from .options import reasoning_option, request_options, schema_options, tool_opt
 @click.option("--no-log", is_flag=True, help="Do not store this conversation.")
 @attach_option
 @tool_options
+@template_options
 @reasoning_option
 @pass_app
 def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
@@ -39,7 +46,7 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
     term = app.term
     from ..functions import session_tools
 
-    tools, _ = session_tools(term, opts)
+    tools, _ = session_tools(term, app.tool_opts(opts))
     if hide_reasoning:
         app.use_settings(app.settings.replace(hide_reasoning=True))
     app.announce()
@@ -54,5 +61,8 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
     if flags.schema_notice:
         term.warn(flags.schema_notice)
     with app.session(request, store, record, tools) as session:
-        Repl(session, term, app.settings, attachments).run()
+        repl = Repl(session, term, app.settings, attachments)
+        if app.template is not None:
+            repl.templates.wrap = app.template
+        repl.run()
     sys.exit(0)

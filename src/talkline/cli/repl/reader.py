@@ -28,16 +28,17 @@ class LineReader:
     """Reads one message: prompt_toolkit with history, completion and multi-line input
     when stdin is a terminal; plain lines otherwise."""
 
-    def __init__(self, history_path: str | None) -> None:
+    def __init__(self, history_path: str | None, names: list[str] | None = None) -> None:
         self.tty = sys.stdin.isatty() and sys.stdout.isatty()
         self._session: PromptSession[str | _CtrlC] | None = None
         if self.tty:
-            self._session = self._make_session(history_path)
+            self._session = self._make_session(history_path, names or [])
 
     @staticmethod
-    def _make_session(history_path: str | None) -> PromptSession[str | _CtrlC]:
+    def _make_session(history_path: str | None, names: list[str]
+                      ) -> PromptSession[str | _CtrlC]:
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.completion import WordCompleter
+        from prompt_toolkit.completion import NestedCompleter
         from prompt_toolkit.history import FileHistory, History, InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings
 
@@ -61,7 +62,10 @@ class LineReader:
             os.close(fd)
             os.chmod(history_path, 0o600)
             history = FileHistory(history_path)
-        completer = WordCompleter(COMMANDS, sentence=True, match_middle=False)
+        # the commands, and after /role and /template the names of the templates
+        words: dict[str, object] = {c: None for c in COMMANDS}
+        words.update({"/role": set(names), "/template": {*names, "off"}})
+        completer = NestedCompleter.from_nested_dict(words)
         return PromptSession(history=history, key_bindings=kb, completer=completer,
                              complete_while_typing=False, enable_history_search=True)
 
