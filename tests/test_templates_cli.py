@@ -104,7 +104,6 @@ def test_each_field_reaches_the_request(server, talkline_home):
 system = "You are a $lang reviewer."
 prompt = "Review this $lang code:\\n\\n$input\\n\\nCost: $$3"
 model = "gpt-4.1-mini"
-schema = { type = "object", properties = { ok = { type = "boolean" } }, required = ["ok"], additionalProperties = false }
 context = "error"
 
 [params]
@@ -116,6 +115,12 @@ reasoning_effort = "low"
 
 [defaults]
 lang = "Python"
+
+[schema]
+type = "object"
+properties = { ok = { type = "boolean" } }
+required = ["ok"]
+additionalProperties = false
 ''')
     server.script(Reply('{"ok": true}'), Reply('{"ok": false}'))
     r = run("--template", "full", "--no-stream", "print(1)", env=env_for(server))

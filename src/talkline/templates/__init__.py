@@ -8,9 +8,18 @@ line as one; `listing` and `remove` serve `talkline templates`.
 
 from __future__ import annotations
 
-from .load import BUILTIN_DIR, MAX_TEMPLATE_BYTES, Template, is_path, load, parse
+from .load import (
+    BUILTIN_DIR,
+    MAX_TEMPLATE_BYTES,
+    NAME_RULE,
+    Template,
+    check_name,
+    is_path,
+    load,
+    parse,
+)
 from .render import render, variables
-from .save import NAME_RULE, check_name, listing, remove, save
+from .save import listing, remove, save
 
 __all__ = ["BUILTIN_DIR", "MAX_TEMPLATE_BYTES", "NAME_RULE", "Template", "check_name",
            "is_path", "listing", "load", "parse", "remove", "render", "save", "variables"]

@@ -4,6 +4,7 @@ field, so a wrong value is refused naming the file and the key before anything i
 from __future__ import annotations
 
 import json
+import re
 import string
 import sys
 from dataclasses import dataclass, field
@@ -18,14 +19,24 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["BUILTIN_DIR", "KNOWN_KEYS", "MAX_TEMPLATE_BYTES", "Template", "is_path", "load",
-           "parse", "toml_loads"]
+__all__ = ["BUILTIN_DIR", "KNOWN_KEYS", "MAX_TEMPLATE_BYTES", "NAME_RULE", "Template",
+           "check_name", "is_path", "load", "parse", "toml_loads"]
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "roles"
 MAX_TEMPLATE_BYTES = 256 * 1024
 CONTEXT_STRATEGIES = ("truncate", "summarize", "error")
 KNOWN_KEYS = ("system", "prompt", "model", "params", "schema", "schema_multi", "functions",
               "context", "defaults")
+NAME_RULE = ("a template name is 1 to 64 letters, digits, _ . or -, not starting with a "
+             "dot")
+_NAME = re.compile(r"^(?!\.)[A-Za-z0-9_.-]{1,64}$")
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name) or name.endswith(".toml"):
+        raise ConfigError(f"{name!r} is not a template name: {NAME_RULE} (and no .toml: "
+                          "it is added)")
+    return name
 
 
 @dataclass(frozen=True)
@@ -77,8 +88,6 @@ def load(ref: str, templates_dir: Path) -> Template:
                               hint="Give the path of a .toml template, or a template name "
                                    "(`talkline templates list`).")
         return parse(path.stem, read(path), path)
-    from .save import check_name
-
     check_name(ref)
     path = templates_dir / f"{ref}.toml"
     if path.is_file():

@@ -4,29 +4,16 @@ another unless forced), the listing of files and built-in roles, and removing on
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .load import BUILTIN_DIR, Template, parse, read, toml_loads
+from .load import BUILTIN_DIR, NAME_RULE, Template, check_name, parse, read, toml_loads
 from .toml_text import dumps
 
 __all__ = ["NAME_RULE", "Entry", "check_name", "listing", "remove", "save"]
-
-NAME_RULE = ("a template name is 1 to 64 letters, digits, _ . or -, not starting with a "
-             "dot")
-_NAME = re.compile(r"^(?!\.)[A-Za-z0-9_.-]{1,64}$")
-
-
-def check_name(name: str) -> str:
-    if not _NAME.match(name) or name.endswith(".toml"):
-        raise ConfigError(f"{name!r} is not a template name: {NAME_RULE} (and no .toml: "
-                          "it is added)")
-    return name
-
 
 def save(name: str, data: Mapping[str, Any], templates_dir: Path, *, force: bool = False
          ) -> Path:

@@ -38,7 +38,6 @@ class LineReader:
     def _make_session(history_path: str | None, names: list[str]
                       ) -> PromptSession[str | _CtrlC]:
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.completion import NestedCompleter
         from prompt_toolkit.history import FileHistory, History, InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings
 
@@ -62,10 +61,9 @@ class LineReader:
             os.close(fd)
             os.chmod(history_path, 0o600)
             history = FileHistory(history_path)
-        # the commands, and after /role and /template the names of the templates
-        words: dict[str, object] = {c: None for c in COMMANDS}
-        words.update({"/role": set(names), "/template": {*names, "off"}})
-        completer = NestedCompleter.from_nested_dict(words)
+        from .complete import SlashCompleter
+
+        completer = SlashCompleter(COMMANDS, names)
         return PromptSession(history=history, key_bindings=kb, completer=completer,
                              complete_while_typing=False, enable_history_search=True)
 
@@ -80,3 +78,4 @@ class LineReader:
                 return None
         line = sys.stdin.readline()
         return None if line == "" else line.rstrip("\n")
+
