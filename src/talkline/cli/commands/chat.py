@@ -35,6 +35,7 @@ from .options import (
 def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
          attach: tuple[str, ...] = (), hide_reasoning: bool = False, **opts: Any) -> None:
     """Chat interactively, with memory. Every turn is stored (see `talkline history`)."""
+    from ...templates.render import wraps_input
     from ..repl.loop import Repl
     from ..repl.words import several_choices_refusal
 
@@ -62,7 +63,7 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
         term.warn(flags.schema_notice)
     with app.session(request, store, record, tools) as session:
         repl = Repl(session, term, app.settings, attachments)
-        if app.template is not None:
-            repl.templates.wrap = app.template
+        if app.template is not None and wraps_input(app.template.template):
+            repl.templates.wrap = app.template  # each message goes into its prompt
         repl.run()
     sys.exit(0)

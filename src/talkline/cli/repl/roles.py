@@ -81,10 +81,15 @@ class Templates:
         if template.model:
             session.set_model(template.model)
         self._set_params(session, template)
-        self.wrap = TemplateUse(template) if template.prompt is not None else None
+        from ...templates.render import wraps_input
+
+        self.wrap = TemplateUse(template) if wraps_input(template) else None
         wrapped = " (each message goes into its prompt; /template off stops)" \
             if self.wrap is not None else ""
         self.term.status(f'template "{arg}" in use{wrapped}')
+        if template.prompt is not None and self.wrap is None:
+            self.term.warn(f'template "{arg}": its prompt has no $input, so it is not used '
+                           "here (send it as a message, or add $input where yours goes)")
 
     # -- the parts
 
