@@ -319,3 +319,51 @@ def test_templates_edit_creates_checks_and_keeps_a_broken_file(tmp_path, talklin
     assert r.code == 0, r.err
     assert "terse copy editor" in (talkline_home / "templates" / "editor.toml").read_text(
         "utf-8")
+
+
+def test_continue_with_a_template_counts_as_given_now(server, talkline_home):
+    write(talkline_home, "pirate", 'system = "Talk like a pirate."\n')
+    r = run("-s", "Be brief.", "--no-stream", "first", env=env_for(server))
+    assert r.code == 0, r.err
+    r = run("-c", "--template", "pirate", "--no-stream", "second", env=env_for(server))
+    assert r.code == 0, r.err
+    assert ('system prompt replaced for this conversation from this turn on (was: '
+            '"Be brief.")') in r.err
+    messages = server.chat_requests[-1].body["messages"]
+    assert messages[0] == {"role": "system", "content": "Talk like a pirate."}
+    assert messages[1:] == [{"role": "user", "content": "first"},
+                            {"role": "assistant", "content": "Echo: first"},
+                            {"role": "user", "content": "second"}]
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_template_functions_outside_the_folder_ask_on_the_terminal(server, tmp_path,
+                                                                    talkline_home, answer):
+    import pexpect
+
+    tools = tmp_path / "outside.py"
+    marker = tmp_path / "imported"
+    tools.write_text(f"open({str(marker)!r}, 'w').close()\n"
+                     "def ping() -> str:\n    \"\"\"Say pong.\"\"\"\n    return 'pong'\n",
+                     encoding="utf-8")
+    tpl = tmp_path / "asks.toml"
+    tpl.write_text('functions = "outside.py"\n', encoding="utf-8")
+    child_env = dict(os.environ, PYTHONPATH=SRC, TALKLINE_HOME=str(talkline_home),
+                     NO_COLOR="1", TERM="xterm-256color", **env_for(server))
+    child_env.pop("COLUMNS", None)
+    child = pexpect.spawn(sys.executable, ["-m", "talkline", "--template", str(tpl),
+                                           "--no-stream", "hi"],
+                          env=child_env, encoding="utf-8", timeout=30, dimensions=(40, 200))
+    child.expect_exact(f'Template "asks" runs tools from {tools.resolve()} (outside the '
+                       "templates folder). Load them? [y/N] ")
+    child.sendline(answer)
+    child.expect(pexpect.EOF)
+    child.close()
+    if answer == "y":
+        assert child.exitstatus == 0
+        assert marker.exists()
+        assert server.chat_requests[-1].body["tools"][0]["function"]["name"] == "ping"
+    else:
+        assert child.exitstatus == 2
+        assert "were not loaded, so nothing was sent" in (child.before or "")
+        assert not marker.exists() and server.chat_requests == []

@@ -26,7 +26,7 @@ def dumps(data: Mapping[str, Any]) -> str:
 
 
 def _key(key: str) -> str:
-    return key if _BARE.match(key) else json.dumps(key, ensure_ascii=False)
+    return key if _BARE.match(key) else _basic(key)
 
 
 def _value(value: Any) -> str:
@@ -54,4 +54,8 @@ def _string(text: str) -> str:
     if "\n" in text and "'''" not in text and not text.endswith("'") and not re.search(
             r"[\x00-\x08\x0b-\x1f\x7f]", text):
         return "'''\n" + text + "'''"
+    return _basic(text)
+
+
+def _basic(text: str) -> str:
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
