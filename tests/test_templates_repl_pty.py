@@ -35,6 +35,11 @@ def test_role_switches_the_system_prompt_of_the_following_turns(server, talkline
     ask(child, "/role editor", 'role "editor" for the following turns')
     ask(child, "third", "Echo: third")
     ask(child, "/role nosuch", 'no template named "nosuch"')
+    child.expect_exact(READY)
+    child.send("/role pir\t")  # tab completes the name
+    child.sendline("")
+    child.expect_exact('role "pirate" for the following turns')
+    ask(child, "fourth", "Echo: fourth")
     quit_(child)
     bodies = [r.body["messages"] for r in server.chat_requests]
     assert bodies[0][0] == {"role": "system", "content": "Be brief."}
@@ -43,6 +48,7 @@ def test_role_switches_the_system_prompt_of_the_following_turns(server, talkline
                              {"role": "assistant", "content": "Echo: first"},
                              {"role": "user", "content": "second"}]
     assert bodies[2][0]["role"] == "system" and "terse copy editor" in bodies[2][0]["content"]
+    assert bodies[3][0] == {"role": "system", "content": "Talk like a pirate."}
 
 
 def test_template_applies_its_values_and_wraps_messages_until_off(server, talkline_home):

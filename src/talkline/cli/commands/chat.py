@@ -65,5 +65,8 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
         repl = Repl(session, term, app.settings, attachments)
         if app.template is not None and wraps_input(app.template.template):
             repl.templates.wrap = app.template  # each message goes into its prompt
+        elif app.template is not None and app.template.template.prompt is not None:
+            term.warn(f'template "{app.template.template.name}": its prompt has no $input, '
+                      "so it is not used in a chat (add $input where each message goes)")
         repl.run()
     sys.exit(0)
