@@ -62,7 +62,17 @@ def _check_responses(out: str, bodies: list[dict[str, Any]]) -> None:
     assert body["reasoning"] == {"summary": "auto", "effort": "high"}
 
 
+def _check_templates(out: str, bodies: list[dict[str, Any]]) -> None:
+    assert out == "This sentence has two errors.\n"
+    (body,) = bodies
+    system, user = body["messages"]
+    assert system["role"] == "system" and "terse copy editor" in system["content"]
+    assert user == {"role": "user", "content": "Ths sentense has two erors."}
+
+
 SCRIPTS: dict[str, Script] = {
+    "templates": Script(replies=(Reply("This sentence has two errors."),),
+                        check=_check_templates),
     "responses": Script(
         replies=(Reply("Hello from the Responses API.", reasoning="Greet back."),),
         check=_check_responses),

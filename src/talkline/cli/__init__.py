@@ -36,6 +36,8 @@ _COMMANDS = {
     "serve": ("talkline.cli.commands.serve", "serve",
               "One OpenAI-compatible endpoint for every model talkline knows, with its "
               "retries, shared rate limits and fallbacks; every exchange stored."),
+    "templates": ("talkline.cli.commands.templates", "templates",
+                  "Templates and roles: TOML files used with --template NAME."),
     "usage": ("talkline.cli.commands.usage", "usage",
               "Tokens and cost of stored replies, with a daily bar chart."),
 }

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from ..store import Conversation, ConversationStore
     from .flags import RequestFlags
     from .output.terminal import Terminal
+    from .template_use import TemplateUse
 
-__all__ = ["LOCAL_NOTICE", "App", "current_app", "pass_app", "system_replaced_notice"]
+__all__ = ["LOCAL_NOTICE", "App", "current_app", "pass_app", "replaced_notice",
+           "system_replaced_notice"]
 
 LOCAL_NOTICE = (
     "No API key configured: answering with the embedded SmolLM2-135M model. "
@@ -39,6 +41,7 @@ class App:
         self._term: Terminal | None = None
         self._flags: RequestFlags | None = None
         self._settings: Settings | None = None
+        self.template: TemplateUse | None = None  # --template, once the flags are parsed
 
     # -- the terminal
 
@@ -62,11 +65,24 @@ class App:
     # -- flags and settings
 
     def use_flags(self, opts: Mapping[str, object]) -> RequestFlags:
-        """Parse the request options once (a wrong value is a usage error right here)."""
+        """Parse the request options once (a wrong value is a usage error right here);
+        a --template goes under them."""
         from .flags import RequestFlags
 
         self._flags = RequestFlags.parse(opts)
+        if opts.get("template") is not None or opts.get("variables"):
+            from ..settings.paths import Paths
+            from .template_use import apply_template
+
+            self._flags, self.template = apply_template(self._flags, opts,
+                                                        Paths.resolve().templates_dir)
         return self._flags
+
+    def tool_opts(self, opts: Mapping[str, object]) -> Mapping[str, object]:
+        """The tool flags, with the template's tool files when --functions is not given."""
+        if self.template is None or not self.template.functions:
+            return opts
+        return {**opts, "functions": self.template.functions}
 
     @property
     def flags(self) -> RequestFlags:
@@ -166,7 +182,12 @@ def system_replaced_notice(request: ResolvedRequest) -> str | None:
     """The stderr line for a continued conversation given a new system prompt."""
     if request.replaced_system is None:
         return None
-    old = " ".join(request.replaced_system.split())
+    return replaced_notice(request.replaced_system)
+
+
+def replaced_notice(replaced: str) -> str:
+    """`system prompt replaced ... (was: "...")`, for `-s` on `-c` and the REPL's /role."""
+    old = " ".join(replaced.split())
     was = f'"{old[:60]}…"' if len(old) > 60 else f'"{old}"' if old else "none"
     return f"system prompt replaced for this conversation from this turn on (was: {was})"
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..settings import Settings as Settings
     from ..store import Conversation
 
-__all__ = ["Given", "ResolvedRequest", "resolve_request"]
+__all__ = ["Given", "ResolvedRequest", "over_template", "resolve_request"]
 
 _MAX_FIELDS = ("max_tokens", "max_completion_tokens")
 
@@ -31,6 +31,23 @@ class Given:
     system: str | None = None
     params: ChatParams = field(default_factory=ChatParams)
     max_tokens: int | None = None
+
+
+def over_template(given: Given, template: Given) -> Given:
+    """The flags given now over a template's values (`--template`): together they are
+    what was given now, above the conversation's stored values and the settings."""
+    params = template.params.to_dict()
+    max_tokens = template.max_tokens
+    mine = given.params.to_dict()
+    if given.max_tokens is not None or any(name in mine for name in _MAX_FIELDS):
+        max_tokens = None  # a cap given now replaces the template's
+        for name in _MAX_FIELDS:
+            params.pop(name, None)
+    _update(params, mine)
+    return Given(model=given.model or template.model,
+                 system=given.system if given.system is not None else template.system,
+                 params=ChatParams.from_dict(params),
+                 max_tokens=given.max_tokens if given.max_tokens is not None else max_tokens)
 
 
 @dataclass(frozen=True)

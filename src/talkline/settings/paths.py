@@ -28,6 +28,11 @@ class Paths:
         return self.config_dir / "keys.json"
 
     @property
+    def templates_dir(self) -> Path:
+        """Templates and roles, one `NAME.toml` each (`talkline templates`)."""
+        return self.config_dir / "templates"
+
+    @property
     def database(self) -> Path:
         return self.data_dir / "talkline.db"
 

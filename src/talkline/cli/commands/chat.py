@@ -11,7 +11,13 @@ import click
 
 from ..app import App, pass_app, system_replaced_notice
 from .attach import attach_option, load_all
-from .options import reasoning_option, request_options, schema_options, tool_options
+from .options import (
+    reasoning_option,
+    request_options,
+    schema_options,
+    template_options,
+    tool_options,
+)
 
 
 @click.command()
@@ -23,11 +29,13 @@ from .options import reasoning_option, request_options, schema_options, tool_opt
 @click.option("--no-log", is_flag=True, help="Do not store this conversation.")
 @attach_option
 @tool_options
+@template_options
 @reasoning_option
 @pass_app
 def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
          attach: tuple[str, ...] = (), hide_reasoning: bool = False, **opts: Any) -> None:
     """Chat interactively, with memory. Every turn is stored (see `talkline history`)."""
+    from ...templates.render import wraps_input
     from ..repl.loop import Repl
     from ..repl.words import several_choices_refusal
 
@@ -39,7 +47,7 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
     term = app.term
     from ..functions import session_tools
 
-    tools, _ = session_tools(term, opts)
+    tools, _ = session_tools(term, app.tool_opts(opts))
     if hide_reasoning:
         app.use_settings(app.settings.replace(hide_reasoning=True))
     app.announce()
@@ -54,5 +62,11 @@ def chat(app: App, /, continue_: bool, cid: str | None, no_log: bool,
     if flags.schema_notice:
         term.warn(flags.schema_notice)
     with app.session(request, store, record, tools) as session:
-        Repl(session, term, app.settings, attachments).run()
+        repl = Repl(session, term, app.settings, attachments)
+        if app.template is not None and wraps_input(app.template.template):
+            repl.templates.wrap = app.template  # each message goes into its prompt
+        elif app.template is not None and app.template.template.prompt is not None:
+            term.warn(f'template "{app.template.template.name}": its prompt has no $input, '
+                      "so it is not used in a chat (add $input where each message goes)")
+        repl.run()
     sys.exit(0)

@@ -124,3 +124,28 @@ def tool_options(func: F) -> F:
     for option in reversed(_TOOL_OPTIONS):
         func = option(func)
     return func
+
+
+_TEMPLATE_OPTIONS: list[Callable[[F], F]] = [
+    click.option("--template", metavar="NAME",
+                 help="Use a template or role: NAME from `talkline templates list`, or the "
+                      "path of a .toml file. Flags given now override its values."),
+    click.option("--var", "variables", multiple=True, nargs=2, metavar="NAME VALUE",
+                 help="A value for the template's $NAME (repeatable)."),
+]
+
+
+def template_options(func: F) -> F:
+    """`--template` and `--var` (the one-shot command and the REPL)."""
+    for option in reversed(_TEMPLATE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def save_options(func: F) -> F:
+    """`--save NAME` and `--force` (the one-shot command)."""
+    func = click.option("--force", is_flag=True,
+                        help="With --save: replace a template of that name.")(func)
+    return click.option("--save", "save_as", metavar="NAME",
+                        help="Save these flags and PROMPT as the template NAME (nothing is "
+                             "sent; never --key or --base-url).")(func)

@@ -11,7 +11,14 @@ from ...errors import ConfigError
 from ..app import App, pass_app, system_replaced_notice
 from ..output.toolcalls import end_reply, show_tool_calls
 from .attach import STDIN_PROMPT_REFUSAL, attach_option, load_all
-from .options import reasoning_option, request_options, schema_options, tool_options
+from .options import (
+    reasoning_option,
+    request_options,
+    save_options,
+    schema_options,
+    template_options,
+    tool_options,
+)
 
 if TYPE_CHECKING:
     from ...planning.costs import Cost
@@ -100,18 +107,29 @@ def join_prompt(prompt: str | None, stdin: str) -> str:
 @click.option("--no-log", is_flag=True, help="Do not store this exchange.")
 @attach_option
 @tool_options
+@template_options
+@save_options
 @reasoning_option
 @pass_app
 def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool, as_json: bool,
            show_usage: bool, sanitize: bool, plain: bool, continue_: bool, cid: str | None,
            no_log: bool, attach: tuple[str, ...] = (), hide_reasoning: bool = False,
-           **opts: Any) -> int:
+           save_as: str | None = None, force: bool = False, **opts: Any) -> int:
     """Send PROMPT (joined with piped stdin) and print the answer.
 
     Every exchange is stored (see `talkline history`) unless --no-log or `log = false`.
     """
     from ..output.answer import show_answer
 
+    if save_as is not None:
+        from ..template_save import save_template
+
+        path = save_template(save_as, opts, argument_text(prompt), force=force)
+        app.term.status(f'saved template "{save_as}" to {path} (use it: talkline --template '
+                        f"{save_as}); nothing was sent")
+        return 0
+    if force:
+        raise click.UsageError("--force goes with --save NAME (to replace that template).")
     flags = app.use_flags(opts)
     stdin_attached = "-" in attach
     if stdin_attached and not (prompt or "").strip():
@@ -119,6 +137,8 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
     attachments = load_all(attach)
     text = join_prompt(argument_text(prompt),
                        "" if stdin_attached else read_stdin(_stdin_limit(app)))
+    if app.template is not None:
+        text = app.template.message(text)
     term = app.use_terminal(sanitize_pipe=sanitize, force_stream=force_stream,
                             plain=True if plain else None)
     if not text.strip() and not attachments:
@@ -131,7 +151,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
 
     from ..functions import session_tools
 
-    tools, events = session_tools(term, opts)
+    tools, events = session_tools(term, app.tool_opts(opts))
     settings = app.settings
     app.announce()
     store, record = app.open_conversation(continue_=continue_, cid=cid, no_log=no_log)

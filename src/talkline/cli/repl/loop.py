@@ -16,6 +16,7 @@ from ..output.answer import show_answer
 from .attach import Pending
 from .gauge import window_gauge
 from .reader import _CTRL_C, Line, LineReader, _CtrlC
+from .roles import Templates, template_names
 from .typeahead import TypeAhead
 from .words import COMMANDS, EXIT_WORDS, HELP, env_editor, several_choices_refusal
 
@@ -38,7 +39,8 @@ class Repl:
         history = str(settings.paths.input_history) if settings.log else None
         if history:
             settings.paths.ensure_private_dir(settings.paths.data_dir)
-        self.reader = LineReader(history)
+        self.templates = Templates(term, settings)
+        self.reader = LineReader(history, template_names(settings))
         self.typeahead = TypeAhead(enabled=self.reader.tty)
         self.gauge: str | None = None  # see `gauge.window_gauge`; refreshed when it changes
         self.last_reply = ""
@@ -61,6 +63,8 @@ class Repl:
             "/export": self.cmd_export,
             "/attach": self.cmd_attach,
             "/tools": self.cmd_tools,
+            "/role": lambda arg: self.templates.cmd_role(self.session, arg),
+            "/template": lambda arg: self.templates.cmd_template(self.session, arg),
         }
 
     # -- the loop
@@ -98,7 +102,8 @@ class Repl:
         from ...attachments import AttachmentError
 
         try:
-            turn = self.session.send(text, attachments=self.pending.take())
+            turn = self.session.send(self.templates.message(text),
+                                     attachments=self.pending.take())
         except AttachmentError:
             raise  # refused before anything was stored: they wait for the next try
         except BaseException:

@@ -28,16 +28,16 @@ class LineReader:
     """Reads one message: prompt_toolkit with history, completion and multi-line input
     when stdin is a terminal; plain lines otherwise."""
 
-    def __init__(self, history_path: str | None) -> None:
+    def __init__(self, history_path: str | None, names: list[str] | None = None) -> None:
         self.tty = sys.stdin.isatty() and sys.stdout.isatty()
         self._session: PromptSession[str | _CtrlC] | None = None
         if self.tty:
-            self._session = self._make_session(history_path)
+            self._session = self._make_session(history_path, names or [])
 
     @staticmethod
-    def _make_session(history_path: str | None) -> PromptSession[str | _CtrlC]:
+    def _make_session(history_path: str | None, names: list[str]
+                      ) -> PromptSession[str | _CtrlC]:
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.completion import WordCompleter
         from prompt_toolkit.history import FileHistory, History, InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings
 
@@ -61,7 +61,9 @@ class LineReader:
             os.close(fd)
             os.chmod(history_path, 0o600)
             history = FileHistory(history_path)
-        completer = WordCompleter(COMMANDS, sentence=True, match_middle=False)
+        from .complete import SlashCompleter
+
+        completer = SlashCompleter(COMMANDS, names)
         return PromptSession(history=history, key_bindings=kb, completer=completer,
                              complete_while_typing=False, enable_history_search=True)
 
@@ -76,3 +78,4 @@ class LineReader:
                 return None
         line = sys.stdin.readline()
         return None if line == "" else line.rstrip("\n")
+

@@ -27,13 +27,15 @@ Commands:
   /export FILE          write the conversation (.md, .json)
   /attach [PATH|URL]    attach a file to the next message; alone, list them; clear drops
   /tools                the tools loaded with --functions
+  /role [NAME]          switch the system prompt to a role's; alone, list the roles
+  /template [NAME|off]  apply a template (system, model, parameters, schema, prompt)
   quit, exit, Ctrl-D    leave
 Multi-line input: Esc then Enter for a new line, or a block between lines of \"\"\".
 Ctrl-C stops a reply that is streaming; at an empty prompt, press it twice to leave.
 What you type while a reply streams waits in the next prompt."""
 COMMANDS = ["/help", "/system", "/model", "/set", "/params", "/schema", "/new", "/history",
             "/retry", "/continue", "/undo", "/edit", "/save", "/usage", "/copy", "/export",
-            "/attach", "/tools", "/quit", "/exit"]
+            "/attach", "/tools", "/role", "/template", "/quit", "/exit"]
 
 
 def several_choices_refusal(what: str) -> str:
