@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
-import datetime as dt
 import re
 from pathlib import Path
 
