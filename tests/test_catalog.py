@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -23,7 +24,7 @@ from talkline.settings import Settings
 REFERENCE_ROWS = {
     "gpt-4o": (128_000, 16_384, 2.50, 1.25, 10.00, 1.25, 5.00),
     "gpt-4o-mini": (128_000, 16_384, 0.15, 0.075, 0.60, 0.075, 0.30),
-    "gpt-3.5-turbo": (16_385, 4_096, 0.50, None, 1.50, None, None),
+    "gpt-3.5-turbo": (16_385, 4_096, 0.50, None, 1.50, 0.25, 0.75),  # batch: genai-prices
 }
 
 
@@ -37,7 +38,7 @@ def test_reference_rows_are_exact(model: str) -> None:
     info = lookup(model)
     assert info is not None
     assert _row(info) == REFERENCE_ROWS[model]
-    assert info.source == "REFERENCE.md"
+    assert info.source is not None and info.source.startswith("litellm 1.110.2 (PyPI)")
 
 
 def test_every_entry_is_complete_and_dated() -> None:
@@ -48,12 +49,19 @@ def test_every_entry_is_complete_and_dated() -> None:
         assert info.max_output <= info.context_window, info.name
         assert info.input is not None and info.output is not None, info.name
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", info.read_on or ""), info.name
-        assert info.source in ("REFERENCE.md", "recalled", "embedded model"), info.name
+        assert info.source, info.name
+        for price in (info.input, info.cached_input, info.output, info.batch_input,
+                      info.batch_output, info.batch_cached_input):
+            assert price is None or price >= 0, info.name
+        if info.max_input is not None:
+            assert info.max_input <= info.context_window, info.name
+        for date in (info.retired, info.retires):
+            assert date is None or dt.date.fromisoformat(date), info.name
         if info.cached_input is not None:
             assert info.cached_input <= info.input, info.name
         if info.batch_input is not None:
             assert info.batch_input <= info.input and info.batch_output is not None, info.name
-        if info.name != "local":
+        if info.name != "local" and info.api != "completions":
             assert encoding_for_model(info.name) is not None, info.name
 
 
@@ -83,7 +91,7 @@ def test_local_model_is_free_with_the_gguf_window() -> None:
         ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
         ("gpt-35-turbo", "gpt-3.5-turbo"),
         ("gpt-4-turbo-2024-04-09", "gpt-4-turbo"),
-        ("gpt-4-1106-preview", "gpt-4-turbo"),
+        ("gpt-4-1106-preview", "gpt-4-1106-preview"),  # retired apart from gpt-4-turbo
         ("o3-mini-2025-01-31", "o3-mini"),
         ("openai/gpt-4o", "gpt-4o"),
         ("openrouter/openai/gpt-4.1-mini", "gpt-4.1-mini"),
@@ -167,13 +175,18 @@ def test_print_catalog_table() -> None:
     term, out, err = _terminal()
     print_catalog(False, catalog=Catalog.load(), terminal=term)
     lines = out.getvalue().splitlines()
-    assert lines[0].split() == ["model", "context", "max", "out", "input", "cached", "output",
-                                "batch", "in", "batch", "out", "source", "read", "on"]
+    assert lines[0].split() == ["model", "context", "max", "in", "max", "out", "input",
+                                "cached", "output", "batch", "in", "batch", "out", "tier",
+                                "state", "read", "on"]
     row = next(line for line in lines if line.startswith("gpt-4o-mini "))
-    assert row.split() == ["gpt-4o-mini", "128,000", "16,384", "0.15", "0.075", "0.60",
-                           "0.075", "0.30", "REFERENCE.md", "2026-11-22"]
+    assert row.split() == ["gpt-4o-mini", "128,000", "128,000", "16,384", "0.15", "0.075",
+                           "0.60", "0.075", "0.30", "-", "retires", "2027-01-14", "2026-12-01"]
     row = next(line for line in lines if line.startswith("gpt-3.5-turbo "))
-    assert row.split()[4:8] == ["-", "1.50", "-", "-"]
+    assert row.split()[5:9] == ["-", "1.50", "0.25", "0.75"]
+    row = next(line for line in lines if line.startswith("gpt-5.4 "))
+    assert ">272k" in row.split()
+    row = next(line for line in lines if line.startswith("gpt-4.5-preview "))
+    assert "retired" in row.split() and "2025-07-14" in row.split()
     assert "USD per 1M tokens" in err.getvalue()
 
 

@@ -6,6 +6,7 @@ TalklineError                      base of everything below; carries `hint` (wha
 │   ├── ParamError                 a request parameter out of range (also a ValueError)
 │   └── SchemaError                a --schema / schema= that cannot be read (the column named)
 │   └── MissingKeyError            OpenAI's API with no key configured; nothing was sent
+│   └── RetiredModelError          a model shut down by OpenAI, asked of OpenAI; nothing sent
 ├── BudgetExceededError            a request would exceed a spending limit; nothing was sent
 ├── SchemaValidationError          a reply that does not match the schema asked for, after the
 │                                  retry; `.path` names where, `.response` keeps the reply
@@ -57,6 +58,7 @@ __all__ = [
     "MissingKeyError",
     "NotFoundError",
     "ParamError",
+    "RetiredModelError",
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
@@ -104,6 +106,11 @@ class ParamError(ConfigError, ValueError):
 
 class MissingKeyError(ConfigError):
     """A request to OpenAI's API with no key: refused before anything is sent."""
+
+
+class RetiredModelError(ConfigError):
+    """A request for a model its provider has shut down, to that provider's API (the
+    catalog's `retired` date): refused before anything is sent."""
 
 
 class SchemaError(ConfigError):

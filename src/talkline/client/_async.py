@@ -61,6 +61,7 @@ class AsyncClient:
 
             sleep = asyncio.sleep
         self._on_warning = on_warning
+        self._core.on_warning = on_warning
         self._sleep = sleep
         self._remote: AsyncBackend | None = backend
         self._local: dict[str, AsyncBackend] = {}

@@ -101,6 +101,8 @@ class Core:
         self.on_retry = on_retry
         self.on_fallback = on_fallback
         self.rand = rand
+        self.on_warning: Callable[[str], None] | None = None  # set by the Client
+        self._warned: set[str] = set()  # the retired models warned of (once each)
 
     # -- the request
 
@@ -181,6 +183,25 @@ class Core:
             delay = server_delay(cause.headers, cause.message)
             if delay and 0 < delay <= self.policy.max_server_wait:
                 self.limiter.pause(self.limiter_key(request.model), limit_kind(cause), delay)
+
+    def check_retired(self, model: str) -> None:
+        """Refuse a model OpenAI has retired when this client talks to OpenAI (raises
+        `RetiredModelError`); warn once of one sent elsewhere, or retiring soon."""
+        if self.settings.is_local_model(model):
+            return
+        from ..planning.lifecycle import check_model
+        from ..planning.user_catalog import catalog_for
+
+        warning = check_model(model, self.settings.base_url, catalog_for(self.settings))
+        if warning is None or model in self._warned:
+            return
+        self._warned.add(model)
+        if self.on_warning is not None:
+            self.on_warning(warning)
+        else:
+            import logging
+
+            logging.getLogger("talkline.client").warning("%s", warning)
 
     # -- retries and fallbacks
 

@@ -179,6 +179,7 @@ def plan(core: Core, messages: list[Message], params: ChatParams, *, stream: boo
 
 def _one_model(core: Core, messages: tuple[Message, ...], params: ChatParams, model: str,
                requested: str, stream: bool, resume: bool, deadline: float) -> Plan:
+    core.check_retired(model)  # before anything is sent, for each model of the chain
     yield Connect(model)
     request = dataclasses.replace(core.request(messages, params, model), deadline=deadline)
     run = Attempts(core, request, requested, resume)

@@ -66,6 +66,7 @@ class Client:
             timeouts=timeouts, on_retry=on_retry, on_fallback=on_fallback, rand=rand,
         )
         self._on_warning = on_warning
+        self._core.on_warning = on_warning
         self._sleep = sleep
         self._remote: Backend | None = backend
         self._local: dict[str, Backend] = {}

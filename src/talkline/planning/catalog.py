@@ -15,17 +15,18 @@ Prices are USD per million tokens.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..settings.toml import load_toml
 
-__all__ = ["INPUT_KINDS", "PRICE_FIELDS", "Catalog", "ModelInfo", "default_catalog", "lookup",
-           "model_api", "model_deadline"]
+__all__ = ["INPUT_KINDS", "PRICE_FIELDS", "Catalog", "ModelInfo", "PriceTier", "default_catalog",
+           "lookup", "model_api", "model_deadline"]
 
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "models.toml"
 
@@ -35,15 +36,32 @@ PRICE_FIELDS: tuple[str, ...] = (
     "output",
     "batch_input",
     "batch_output",
+    "batch_cached_input",
 )
-_INT_FIELDS = ("context_window", "max_output", "deadline")
-_TEXT_FIELDS = ("read_on", "source", "note", "image_rule")
-_FIELDS = (*_INT_FIELDS, *PRICE_FIELDS, *_TEXT_FIELDS, "aliases", "input_kinds", "api",
-           "reasoning")
-APIS = ("chat", "responses")
+_INT_FIELDS = ("context_window", "max_input", "max_output", "deadline")
+_DATE_FIELDS = ("read_on", "retired", "retires")
+_TEXT_FIELDS = ("source", "note", "image_rule", "successor")
+_FIELDS = (*_INT_FIELDS, *PRICE_FIELDS, *_DATE_FIELDS, *_TEXT_FIELDS, "aliases", "input_kinds",
+           "api", "reasoning", "tiers")
+APIS = ("chat", "responses", "completions")
 INPUT_KINDS = ("text", "image", "file", "audio")
 
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+
+
+@dataclass(frozen=True)
+class PriceTier:
+    """Prices for a request whose input tokens are more than `above` (gpt-5.4's long
+    context: above 272,000 input tokens the whole request is priced at the tier). A price
+    left None is the model's own."""
+
+    above: int
+    input: float | None = None
+    cached_input: float | None = None
+    output: float | None = None
+    batch_input: float | None = None
+    batch_output: float | None = None
+    batch_cached_input: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,7 @@ class ModelInfo:
 
     name: str
     context_window: int | None = None
+    max_input: int | None = None  # the most input tokens inside the window (gpt-5: 272,000)
     max_output: int | None = None
     deadline: int | None = None  # seconds a request may take, for a slow model (-pro)
     input: float | None = None
@@ -59,6 +78,7 @@ class ModelInfo:
     output: float | None = None
     batch_input: float | None = None
     batch_output: float | None = None
+    batch_cached_input: float | None = None
     read_on: str | None = None
     source: str | None = None
     note: str | None = None
@@ -67,6 +87,21 @@ class ModelInfo:
     image_rule: str | None = None  # how its images are counted: a key of [image_rules]
     api: str | None = None  # the endpoint it needs: "responses" (-pro, -codex), else chat
     reasoning: bool = False  # a reasoning model: its summary is asked for (responses)
+    retired: str | None = None  # YYYY-MM-DD: shut down by its provider on that day
+    retires: str | None = None  # YYYY-MM-DD: a shutdown announced for that day
+    successor: str | None = None  # the replacement its provider names
+    tiers: tuple[PriceTier, ...] = field(default=())  # prices above N input tokens
+
+    @property
+    def prompt_limit(self) -> int | None:
+        """The most input tokens a request may hold: min(max_input, context_window)."""
+        limits = [x for x in (self.max_input, self.context_window) if x]
+        return min(limits) if limits else None
+
+    def tier_for(self, prompt_tokens: int) -> PriceTier | None:
+        """The price tier a request of `prompt_tokens` input tokens falls in, or None."""
+        over = [t for t in self.tiers if prompt_tokens > t.above]
+        return max(over, key=lambda t: t.above) if over else None
 
     def accepts(self, kind: str) -> bool:
         """Whether the model takes `kind` in; True when the catalog does not say."""
@@ -81,6 +116,7 @@ class ModelInfo:
         out = asdict(self)
         out["aliases"] = list(self.aliases)
         out["input_kinds"] = list(self.input_kinds) if self.input_kinds is not None else None
+        out["tiers"] = [asdict(t) for t in self.tiers]
         return out
 
 
@@ -95,7 +131,7 @@ def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | Non
             f"Unknown field(s) {', '.join(map(repr, unknown))} in {where}",
             hint=f"Known fields: {', '.join(_FIELDS)}.",
         )
-    values: dict[str, Any] = asdict(base) if base is not None else {}
+    values: dict[str, Any] = _values(base) if base is not None else {}
     values["name"] = name
     values["aliases"] = tuple(values.get("aliases") or ())
     for key, value in spec.items():
@@ -123,6 +159,10 @@ def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | Non
                 raise ConfigError(f"reasoning in {where} must be true or false, got "
                                   f"{value!r}")
             values[key] = value
+        elif key in _DATE_FIELDS:
+            values[key] = _date(value, key, where)
+        elif key == "tiers":
+            values[key] = _tiers(value, where)
         elif key == "input_kinds":
             if not isinstance(value, list) or not all(v in INPUT_KINDS for v in value):
                 raise ConfigError(f"input_kinds in {where} must be a list of "
@@ -131,6 +171,46 @@ def _entry(name: str, spec: Mapping[str, Any], where: str, base: ModelInfo | Non
         else:
             values[key] = str(value)
     return ModelInfo(**values)
+
+
+def _values(info: ModelInfo) -> dict[str, Any]:
+    """An entry's fields as they are (`asdict` would turn its tiers into dicts)."""
+    return {f.name: getattr(info, f.name) for f in fields(info)}
+
+
+def _date(value: Any, key: str, where: str) -> str:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ConfigError(f"{key} in {where} must be a date (YYYY-MM-DD), got {value!r}"
+                          ) from None
+
+
+def _tiers(value: Any, where: str) -> tuple[PriceTier, ...]:
+    hint = 'e.g. tiers = [{above = 272000, input = 5.0, output = 22.5}]'
+    if not isinstance(value, list) or not all(isinstance(t, Mapping) for t in value):
+        raise ConfigError(f"tiers in {where} must be a list of tables", hint=hint)
+    out = []
+    for tier in value:
+        above = tier.get("above")
+        if isinstance(above, bool) or not isinstance(above, int) or above <= 0:
+            raise ConfigError(f"each tier in {where} needs `above`, a positive whole number "
+                              f"of input tokens, got {above!r}", hint=hint)
+        prices: dict[str, float] = {}
+        for key, price in tier.items():
+            if key == "above":
+                continue
+            if key not in PRICE_FIELDS:
+                raise ConfigError(f"Unknown field {key!r} in a tier in {where}",
+                                  hint=f"A tier takes `above` and {', '.join(PRICE_FIELDS)}.")
+            if isinstance(price, bool) or not isinstance(price, (int, float)) or price < 0:
+                raise ConfigError(f"{key} in a tier in {where} must be a price in USD per "
+                                  f"million tokens (a number, 0 or more), got {price!r}")
+            prices[key] = float(price)
+        out.append(PriceTier(above=above, **prices))
+    return tuple(sorted(out, key=lambda t: t.above))
 
 
 class Catalog:
@@ -177,7 +257,7 @@ class Catalog:
             base = catalog._models.get(base_name) if base_name else None
             info = _entry(name, spec, f"[catalog.{name}] in {where}", base)
             if base is not None and base_name != name.lower():
-                info = ModelInfo(**{**asdict(info), "aliases": ()})
+                info = ModelInfo(**{**_values(info), "aliases": ()})
             models[base_name if base_name == name.lower() else name] = _with_source(info, spec)
             catalog = cls(models, rules)
         return catalog
@@ -220,7 +300,7 @@ class Catalog:
 def _with_source(info: ModelInfo, spec: Mapping[str, Any]) -> ModelInfo:
     if "source" in spec:
         return info
-    values = asdict(info)
+    values = _values(info)
     values["source"] = "config.toml"
     values["read_on"] = spec.get("read_on") if "read_on" in spec else None
     return ModelInfo(**values)

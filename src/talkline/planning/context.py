@@ -158,6 +158,17 @@ def _reply_room(max_output: int | None, user_set: bool, min_reply_tokens: int) -
     return max(1, wanted)
 
 
+def _input_cap(max_input: int | None, exact: bool, context_window: int, margin: int
+               ) -> int | None:
+    """The most input tokens the prompt may hold under `max_input`, less the same share
+    of safety margin the window gets for estimated counts."""
+    if not max_input or max_input < 1:
+        return None
+    if exact or not margin:
+        return max_input
+    return max_input - math.ceil(max_input * margin / max(context_window, 1))
+
+
 def fit_to_context(
     messages: Sequence[Message],
     *,
@@ -173,11 +184,14 @@ def fit_to_context(
     reply_reserve: int | None = None,
     summary_reserve: int = 512,
     margin: int | None = None,
+    max_input: int | None = None,
 ) -> FitResult:
     """Choose the messages to send and the max_tokens to ask for.
 
     `max_output` is the user's max_tokens when `user_set_max_tokens`, else the model's
-    maximum output (None when unknown).
+    maximum output (None when unknown). `max_input` is the most input the model accepts
+    inside its window (the catalog's `max_input`: 272,000 of gpt-5's 400,000): the prompt
+    may hold at most min(max_input, window - reply).
 
     Without a user-set max_tokens, nothing is dropped while at least `min_reply_tokens`
     remain for the reply (max_tokens is capped instead). Once turns must go, enough are
@@ -209,6 +223,9 @@ def fit_to_context(
         target = max(reply, min(reserve, max_output) if max_output else reserve)
     budget = window - reply  # the most the prompt may take
     roomy = window - target  # what it is cut down to when turns must go
+    cap = _input_cap(max_input, exact, context_window, margin)
+    if cap is not None:
+        budget, roomy = min(budget, cap), min(roomy, cap)
     full = plan.total(0)
     over_by = max(0, full - budget)
 
@@ -238,7 +255,8 @@ def fit_to_context(
         return result(0, None, 0)
 
     def refuse(needed: int, newest_only: bool) -> PromptTooLongError:
-        over = needed + reply - window
+        capped = cap is not None and cap < window - reply
+        over = needed - budget if capped else needed + reply - window
         about = "" if exact else "about "
         what = ("Even the system prompt and the newest message need"
                 if newest_only else "The conversation needs")
@@ -247,6 +265,10 @@ def fit_to_context(
             limit += f" (less a {margin:,}-token safety margin for estimated counts)"
         message = (f"{what} {about}{needed:,} tokens, plus {reply:,} for the reply: "
                    f"{about}{over:,} tokens more than {limit}.")
+        if capped:
+            message = (f"{what} {about}{needed:,} tokens: {about}{over:,} more than "
+                       f"{model} accepts as input ({max_input:,} tokens, inside its "
+                       f"{context_window:,}-token window).")
         if newest_only:
             hint = "Shorten the newest message or the system prompt, or lower max_tokens."
         else:

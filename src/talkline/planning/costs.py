@@ -8,10 +8,14 @@ Pricing rules (USD per million tokens, from `talkline.catalog`):
   them at the input rate;
 - reasoning tokens (`usage.reasoning_tokens`) are part of `completion_tokens` and priced as
   output: they are shown in the breakdown, never added a second time;
-- a batch request uses the batch rates; cached tokens in a batch get the cached rate with
-  the same discount as the batch input rate. A model with no batch price in the catalog is
-  charged half its standard rates (the Batch API's discount), and the cost is marked as an
-  estimate.
+- a batch request uses the batch rates; cached tokens in a batch get the catalog's
+  `batch_cached_input` rate, else the cached rate with the same discount as the batch
+  input rate. A model with no batch price in the catalog is charged half its standard
+  rates (the Batch API's discount), and the cost is marked as an estimate;
+- a request with more input tokens than a price tier's `above` (gpt-5.4: 272,000) is
+  priced at that tier for the whole request, input, cached input and output, as OpenAI's
+  pricing page and litellm's `*_above_272k_tokens` prices state. A price the tier leaves
+  out is the model's own.
 
 A model without input and output prices has no cost (`None`): show `price_notice(model)`
 once. Budgets cannot be checked for such a model, so `check_budget` lets its requests
@@ -23,6 +27,7 @@ under it (the embedded model is free and never reaches `check_budget`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -79,7 +84,18 @@ class _Rates:
     guessed: bool
 
 
-def _rates(info: ModelInfo, batch: bool) -> _Rates | None:
+def _tiered(info: ModelInfo, prompt_tokens: int) -> ModelInfo:
+    """`info` with the prices of the tier `prompt_tokens` falls in laid over its own."""
+    tier = info.tier_for(prompt_tokens)
+    if tier is None:
+        return info
+    prices = {k: v for k, v in dataclasses.asdict(tier).items()
+              if k != "above" and v is not None}
+    return dataclasses.replace(info, **prices)
+
+
+def _rates(info: ModelInfo, batch: bool, prompt_tokens: int = 0) -> _Rates | None:
+    info = _tiered(info, prompt_tokens)
     if info.input is None or info.output is None:
         return None
     cached = info.cached_input if info.cached_input is not None else info.input
@@ -87,7 +103,9 @@ def _rates(info: ModelInfo, batch: bool) -> _Rates | None:
         return _Rates(info.input, cached, info.output, False)
     if info.batch_input is not None and info.batch_output is not None:
         discount = info.batch_input / info.input if info.input else 1.0
-        return _Rates(info.batch_input, cached * discount, info.batch_output, False)
+        batch_cached = (info.batch_cached_input if info.batch_cached_input is not None
+                        else cached * discount)
+        return _Rates(info.batch_input, batch_cached, info.batch_output, False)
     return _Rates(info.input / 2, cached / 2, info.output / 2, True)
 
 
@@ -107,7 +125,7 @@ def _price(
     catalog: Catalog | None,
 ) -> Cost | None:
     info = _info(model, catalog)
-    rates = _rates(info, batch) if info is not None else None
+    rates = _rates(info, batch, prompt_tokens) if info is not None else None
     if rates is None:
         return None
     cached = min(max(cached_tokens, 0), max(prompt_tokens, 0))
@@ -180,7 +198,7 @@ def worst_case_cost(
     long as allowed. With `max_output_tokens` None, the model's maximum output (or what
     is left of its window) is assumed. None when no price (or output limit) is known."""
     info = _info(model, catalog)
-    rates = _rates(info, batch) if info is not None else None
+    rates = _rates(info, batch, prompt_tokens) if info is not None else None
     if info is None or rates is None:
         return None
     if max_output_tokens is None:

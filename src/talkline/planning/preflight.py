@@ -56,7 +56,8 @@ def _start_of_month(now: float) -> float:
     return d.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def _surely_fits(messages: Sequence[Message], window: int, max_output: int | None) -> bool:
+def _surely_fits(messages: Sequence[Message], window: int, max_output: int | None,
+                 max_input: int | None = None) -> bool:
     """A token is at least one byte: when the bytes (plus the per-message overhead) and the
     whole output fit, the exact count cannot say otherwise. Saves loading the tokenizer
     (~0.4 s) for the common short prompt."""
@@ -65,7 +66,7 @@ def _surely_fits(messages: Sequence[Message], window: int, max_output: int | Non
         return False  # an image's tokens are not bounded by its text's bytes
     upper = 3 + sum(8 + len(m.text.encode("utf-8")) + len(m.name or "") for m in messages)
     upper += sum(len(tc.arguments) + len(tc.name) + 8 for m in messages for tc in m.tool_calls)
-    return upper + max_output <= window
+    return upper + max_output <= window and (max_input is None or upper <= max_input)
 
 
 class Preflight:
@@ -104,8 +105,10 @@ class Preflight:
         prepared = Prepared(list(messages), params)
         user_max = params.max_completion_tokens or params.max_tokens
         limits = self.window(model)
+        info = self.catalog.lookup(model)
+        max_input = info.max_input if info is not None else None
         if limits is not None and summary is None and _surely_fits(
-            prepared.messages, limits[0], user_max or limits[1]
+            prepared.messages, limits[0], user_max or limits[1], max_input
         ):
             limits = None  # no need to load a tokenizer: even the upper bound fits
         if limits is not None:
@@ -117,6 +120,7 @@ class Preflight:
                 strategy=strategy or self.settings.context_strategy,
                 counter=self.counter, summary=summary,
                 tools=list(params.tools) if params.tools else None,
+                max_input=max_input,
             )
             self._apply(prepared, fit, model, user_max)
         if budget:
