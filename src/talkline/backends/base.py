@@ -58,8 +58,7 @@ class ChatRequest:
 
         options = self.completion or CompletionOptions(
             "\n\n".join(m.text for m in self.messages))
-        return completions_body(options, self.params.merge(model=self.model).to_body(),
-                                stream=stream)
+        return completions_body(options, self.params.merge(model=self.model), stream=stream)
 
     def to_responses_body(self, *, stream: bool) -> dict[str, Any]:
         """The exact JSON body sent to `/responses` (`talkline.wire.responses_map`)."""

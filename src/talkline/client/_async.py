@@ -128,12 +128,15 @@ class AsyncClient:
                       top_p: float | None = None, stop: str | Sequence[str] | None = None,
                       n: int | None = None, seed: int | None = None,
                       echo: bool | None = None, logprobs: int | None = None,
-                      suffix: str | None = None, stream: bool = False
+                      suffix: str | None = None, stream: bool = False, **overrides: Any
                       ) -> TextCompletion | AsyncTextStream:
         """A text completion (`POST /completions`: base models, llama.cpp, vLLM; the embedded
         model offline), with the same retries, rate limits, deadline and fallbacks as chat.
-        `stream=True`: an `AsyncTextStream` of `TextDelta`s (its `response` set at the end)."""
-        sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
+        `stream=True`: an `AsyncTextStream` of `TextDelta`s (its `response` set at the end).
+        `overrides`: other `ChatParams` fields this endpoint takes (presence_penalty,
+        frequency_penalty, logit_bias, user, extra_body); the rest are not sent."""
+        sampling = {**overrides, "max_tokens": max_tokens, "temperature": temperature,
+                    "top_p": top_p,
                     "stop": tuple(stop) if isinstance(stop, (list, tuple)) else stop,
                     "n": n, "seed": seed}
         steps = text_plan(self._core, prompt, model,

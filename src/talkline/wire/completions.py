@@ -12,13 +12,14 @@ for the model says what to use instead.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, closing, contextmanager
 from typing import Any, Protocol
 
 from ..errors import APIConnectionError, ConfigError, NotFoundError, ResponseFormatError
-from ..types import ChatDelta, ChatResponse, Usage
+from ..types import ChatDelta, ChatParams, ChatResponse, Usage
 from ..types.completions import CompletionOptions
 from .chat import _check, request_args
 from .connection import AsyncConnection, Connection, ConnectionCore, HeadersCallback
@@ -56,18 +57,19 @@ class CompletionsCall(Protocol):
     def to_completions_body(self, *, stream: bool) -> dict[str, Any]: ...
 
 
-def completions_body(options: CompletionOptions, params: Mapping[str, Any], *,
+def completions_body(options: CompletionOptions, params: ChatParams, *,
                      stream: bool) -> dict[str, Any]:
-    """The exact JSON body: `params` (a `ChatParams.to_body()`) cut to the fields this
-    endpoint takes, `max_completion_tokens` sent as `max_tokens`, the extra body kept."""
-    body: dict[str, Any] = {"model": params.get("model")}
+    """The exact JSON body: `params` cut to the fields this endpoint takes
+    (`max_completion_tokens` sent as `max_tokens`), then its `extra_body` as it is."""
+    body: dict[str, Any] = {"model": params.model}
     body.update(options.to_body())
-    given = dict(params)
-    if "max_tokens" not in given and given.get("max_completion_tokens") is not None:
-        given["max_tokens"] = given["max_completion_tokens"]
+    shared = dataclasses.replace(params, extra_body=None).to_body()
+    if "max_tokens" not in shared and shared.get("max_completion_tokens") is not None:
+        shared["max_tokens"] = shared["max_completion_tokens"]
     for name in SHARED_FIELDS[1:]:
-        if given.get(name) is not None:
-            body[name] = given[name]
+        if shared.get(name) is not None:
+            body[name] = shared[name]
+    body.update(params.extra_body or {})
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
