@@ -62,7 +62,15 @@ def _check_responses(out: str, bodies: list[dict[str, Any]]) -> None:
     assert body["reasoning"] == {"summary": "auto", "effort": "high"}
 
 
+def _check_complete(out: str, bodies: list[dict[str, Any]]) -> None:
+    assert out == " sat on the mat.\n"
+    (body,) = bodies
+    assert body == {"model": "davinci-002", "prompt": "The cat", "max_tokens": 8,
+                    "stop": ["\n"]}
+
+
 SCRIPTS: dict[str, Script] = {
+    "complete": Script(replies=(Reply(" sat on the mat."),), check=_check_complete),
     "responses": Script(
         replies=(Reply("Hello from the Responses API.", reasoning="Greet back."),),
         check=_check_responses),
@@ -104,4 +112,8 @@ def test_readme_example_runs(server, talkline_home, name, code):
     for request in server.responses_requests:
         validate("CreateResponse", request.body)
         bodies.append(request.body)
+    for request in server.requests:
+        if request.path.endswith("/v1/completions"):
+            validate("CreateCompletionRequest", request.body)
+            bodies.append(request.body)
     script.check(proc.stdout, bodies)

@@ -19,9 +19,10 @@ from .complete_options import complete_options
 from .prompt import _stdin_limit, argument_text, join_prompt, read_stdin, usage_line
 
 if TYPE_CHECKING:
+    from ...planning.costs import Cost
     from ...planning.preflight import Preflight
     from ...store import ConversationStore
-    from ...types import ChatParams, TextCompletion
+    from ...types import ChatParams, CompletionOptions, TextCompletion
     from ..output.terminal import Terminal
 
 CUT_OFF_HINT = "Raise --max-tokens for a longer completion."
@@ -41,7 +42,7 @@ def complete(app: App, /, prompt: str | None, echo: bool, logprobs: int | None,
     For base and instruct models and servers such as llama.cpp and vLLM; offline, the
     embedded model. Stored like `talkline prompt` unless --no-log.
     """
-    from ...types import Message
+    from ...types import CompletionOptions, Message
     from ...wire.completions import refuse_engines
 
     flags = app.use_flags(opts)
@@ -67,7 +68,7 @@ def complete(app: App, /, prompt: str | None, echo: bool, logprobs: int | None,
         response = _run(app, term, text, model, sent, reply_id, store,
                         stream=not (as_json or no_stream) and (sent.n or 1) == 1
                         and term.incremental, show=not as_json,
-                        options={"echo": echo or None, "logprobs": logprobs, "suffix": suffix})
+                        options=CompletionOptions(text, echo or None, logprobs, suffix))
         cost = _store_answer(store, reply_id, preflight, response, model, local)
     finally:
         if store is not None:
@@ -93,14 +94,9 @@ def _params(base: ChatParams, given: ChatParams, max_tokens: int | None) -> Chat
     return base.merge(**fields, max_tokens=max_tokens)
 
 
-def _sampling(params: ChatParams) -> dict[str, Any]:
-    return {name: getattr(params, name) for name in params.field_names()
-            if name != "model" and getattr(params, name) is not None}
-
-
 def _run(app: App, term: Terminal, text: str, model: str, params: ChatParams,
          reply_id: int | None, store: ConversationStore | None, *, stream: bool,
-         show: bool, options: dict[str, Any]) -> TextCompletion:
+         show: bool, options: CompletionOptions) -> TextCompletion:
     """Send it; stream the first choice's text as it comes, or print every choice once
     whole (numbered when there are several; `show=False`: not at all, --json prints it).
     A failure is stored with the reply, with the text shown so far."""
@@ -109,8 +105,13 @@ def _run(app: App, term: Terminal, text: str, model: str, params: ChatParams,
     client = app.client()
     shown: list[str] = []
     try:
-        result = client.complete_text(text, model=model, stream=stream, **options,
-                                      **_sampling(params))
+        p = params
+        result = client.complete_text(
+            text, model=model, stream=stream, echo=options.echo, logprobs=options.logprobs,
+            suffix=options.suffix, max_tokens=p.max_tokens or p.max_completion_tokens,
+            temperature=p.temperature, top_p=p.top_p, stop=p.stop, n=p.n, seed=p.seed,
+            presence_penalty=p.presence_penalty, frequency_penalty=p.frequency_penalty,
+            logit_bias=p.logit_bias, user=p.user, extra_body=p.extra_body)
         if isinstance(result, TextCompletionType):
             if show:
                 _print_whole(term, result)
@@ -164,7 +165,7 @@ def _store_prompt(store: ConversationStore | None, model: str, params: ChatParam
 
 def _store_answer(store: ConversationStore | None, reply_id: int | None,
                   preflight: Preflight, response: TextCompletion, model: str, local: bool
-                  ) -> Any:
+                  ) -> Cost | None:
     """The completion's cost (the catalog's prices; free on the embedded model), and the
     reply stored with its tokens and cost."""
     cost = preflight.cost(model if local else response.model or model, response.usage,
