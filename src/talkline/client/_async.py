@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..backends.base import AsyncBackend
 from ..backends.remote import AsyncRemoteBackend
@@ -123,13 +123,44 @@ class AsyncClient:
         return self._start(messages, model, params, overrides, True, resume,
                            ToolOptions.of(tools, approve, chain_limit, on_tool), schema)
 
-    async def complete_text(self, prompt: str, *, model: str | None = None,
-                      max_tokens: int | None = None, temperature: float | None = None,
-                      top_p: float | None = None, stop: str | Sequence[str] | None = None,
-                      n: int | None = None, seed: int | None = None,
-                      echo: bool | None = None, logprobs: int | None = None,
-                      suffix: str | None = None, stream: bool = False, **overrides: Any
-                      ) -> TextCompletion | AsyncTextStream:
+    @overload
+    async def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: Literal[False] = False, **overrides: Any
+    ) -> TextCompletion: ...
+
+    @overload
+    async def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: Literal[True], **overrides: Any
+    ) -> AsyncTextStream: ...
+
+    @overload
+    async def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: bool, **overrides: Any
+    ) -> TextCompletion | AsyncTextStream: ...
+
+    async def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: bool = False, **overrides: Any
+    ) -> TextCompletion | AsyncTextStream:
         """A text completion (`POST /completions`: base models, llama.cpp, vLLM; the embedded
         model offline), with the same retries, rate limits, deadline and fallbacks as chat.
         `stream=True`: an `AsyncTextStream` of `TextDelta`s (its `response` set at the end).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..backends.base import Backend
 from ..backends.remote import RemoteBackend
@@ -128,13 +128,44 @@ class Client:
         return self._start(messages, model, params, overrides, True, resume,
                            ToolOptions.of(tools, approve, chain_limit, on_tool), schema)
 
-    def complete_text(self, prompt: str, *, model: str | None = None,
-                      max_tokens: int | None = None, temperature: float | None = None,
-                      top_p: float | None = None, stop: str | Sequence[str] | None = None,
-                      n: int | None = None, seed: int | None = None,
-                      echo: bool | None = None, logprobs: int | None = None,
-                      suffix: str | None = None, stream: bool = False, **overrides: Any
-                      ) -> TextCompletion | TextStream:
+    @overload
+    def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: Literal[False] = False, **overrides: Any
+    ) -> TextCompletion: ...
+
+    @overload
+    def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: Literal[True], **overrides: Any
+    ) -> TextStream: ...
+
+    @overload
+    def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: bool, **overrides: Any
+    ) -> TextCompletion | TextStream: ...
+
+    def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: bool = False, **overrides: Any
+    ) -> TextCompletion | TextStream:
         """A text completion (`POST /completions`: base models, llama.cpp, vLLM; the embedded
         model offline), with the same retries, rate limits, deadline and fallbacks as chat.
         `stream=True`: a `TextStream` of `TextDelta`s (its `response` set at the end).
