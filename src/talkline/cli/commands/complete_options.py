@@ -18,9 +18,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _OPTIONS: list[Callable[[F], F]] = [
     click.option("-m", "--model",
-                 help="Model name (a base or instruct model; default as for `talkline "
-                      "prompt`: gpt-4o-mini, or `local`, the embedded model, with no key and "
-                      "no server; TALKLINE_MODEL or config.toml set another)."),
+                 help="Model name, a base or instruct model (default gpt-4o-mini, or "
+                      "`local`, the embedded model, with no key and no server; "
+                      "TALKLINE_MODEL or config.toml set another)."),
     click.option("--max-tokens", type=int, help="Most tokens to generate (max_tokens)."),
     click.option("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2."),
     click.option("--top-p", type=float, help="Nucleus sampling, 0 to 1."),
