@@ -70,9 +70,17 @@ def _check_templates(out: str, bodies: list[dict[str, Any]]) -> None:
     assert user == {"role": "user", "content": "Ths sentense has two erors."}
 
 
+def _check_complete(out: str, bodies: list[dict[str, Any]]) -> None:
+    assert out == " sat on the mat.\n"
+    (body,) = bodies
+    assert body == {"model": "qwen2.5-0.5b", "prompt": "The cat", "max_tokens": 8,
+                    "stop": ["\n"]}
+
+
 SCRIPTS: dict[str, Script] = {
     "templates": Script(replies=(Reply("This sentence has two errors."),),
                         check=_check_templates),
+    "complete": Script(replies=(Reply(" sat on the mat."),), check=_check_complete),
     "responses": Script(
         replies=(Reply("Hello from the Responses API.", reasoning="Greet back."),),
         check=_check_responses),
@@ -114,4 +122,8 @@ def test_readme_example_runs(server, talkline_home, name, code):
     for request in server.responses_requests:
         validate("CreateResponse", request.body)
         bodies.append(request.body)
+    for request in server.requests:
+        if request.path.endswith("/v1/completions"):
+            validate("CreateCompletionRequest", request.body)
+            bodies.append(request.body)
     script.check(proc.stdout, bodies)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..types import ChatDelta, ChatParams, ChatResponse, Message
+from ..types.completions import CompletionOptions
 
 __all__ = ["AsyncBackend", "Backend", "ChatRequest", "HeadersCallback"]
 
@@ -27,9 +28,11 @@ class ChatRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Idempotency-Key
     on_headers: HeadersCallback | None = None
     deadline: float | None = None  # when the attempt must be over (time.monotonic())
-    api: str = "chat"  # which endpoint: "chat" (/chat/completions) or "responses"
+    api: str = "chat"  # which endpoint: "chat" (/chat/completions), "responses" or
+    # "completions" (/completions: the prompt and its fields in `completion`)
     server_state: bool = False  # responses: store: true and previous_response_id
     reasoning: bool = False  # responses: ask for a reasoning summary (a reasoning model)
+    completion: CompletionOptions | None = None  # completions: the prompt, echo, ...
 
     @property
     def model(self) -> str:
@@ -49,6 +52,13 @@ class ChatRequest:
             body["stream_options"] = options
         return body
 
+    def to_completions_body(self, *, stream: bool) -> dict[str, Any]:
+        """The exact JSON body sent to `/completions` (`talkline.wire.completions`)."""
+        from ..wire.completions import completions_body
+
+        options = self.completion or CompletionOptions(
+            "\n\n".join(m.text for m in self.messages))
+        return completions_body(options, self.params.merge(model=self.model), stream=stream)
 
     def to_responses_body(self, *, stream: bool) -> dict[str, Any]:
         """The exact JSON body sent to `/responses` (`talkline.wire.responses_map`)."""

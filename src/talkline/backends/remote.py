@@ -1,5 +1,6 @@
 """Any OpenAI-compatible server as a `Backend`: the wire's chat (or, when the request
-says `api="responses"`, Responses API) and models endpoints.
+says `api="responses"`, Responses API; `api="completions"`, text completions) and models
+endpoints.
 
 One attempt per call; everything HTTP (headers, timeouts, the plain-http warning, key
 redaction, error mapping) is the wire's (`talkline.wire.connection`). `on_warning` gets
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping
 
 from ..types import ChatDelta, ChatResponse
-from ..wire import chat, models, responses
+from ..wire import chat, completions, models, responses
 from ..wire.connection import AsyncConnection, AsyncTransport, Connection, Transport, Warn
 from ..wire.limits import Limits
 from ..wire.timeouts import Timeouts
@@ -36,11 +37,15 @@ class RemoteBackend:
         self.timeouts = self.connection.timeouts
 
     def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.api == "completions":
+            return completions.complete(self.connection, request)
         if request.api == "responses":
             return responses.complete(self.connection, request)
         return chat.complete(self.connection, request)
 
     def stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
+        if request.api == "completions":
+            return completions.stream(self.connection, request)
         if request.api == "responses":
             return responses.stream(self.connection, request)
         return chat.stream(self.connection, request)
@@ -72,11 +77,15 @@ class AsyncRemoteBackend:
         self.timeouts = self.connection.timeouts
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        if request.api == "completions":
+            return await completions.acomplete(self.connection, request)
         if request.api == "responses":
             return await responses.acomplete(self.connection, request)
         return await chat.acomplete(self.connection, request)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        if request.api == "completions":
+            return completions.astream(self.connection, request)
         if request.api == "responses":
             return responses.astream(self.connection, request)
         return chat.astream(self.connection, request)

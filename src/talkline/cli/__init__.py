@@ -18,6 +18,9 @@ __all__ = ["cli", "main"]
 _COMMANDS = {
     "prompt": ("talkline.cli.commands.prompt", "prompt",
                "Send PROMPT (joined with piped stdin) and print the answer."),
+    "complete": ("talkline.cli.commands.complete", "complete",
+                 "Continue PROMPT (joined with piped stdin) with a text completion (POST "
+                 "/v1/completions)."),
     "chat": ("talkline.cli.commands.chat", "chat",
              "Chat interactively, with memory. Every turn is stored (see `talkline history`)."),
     "batch": ("talkline.cli.commands.batch", "batch",

@@ -13,5 +13,7 @@ from ._async import AsyncClient
 from ._core import FallbackEvent
 from ._streams import AsyncChatStream, ChatStream
 from ._sync import Client
+from ._text import AsyncTextStream, TextStream
 
-__all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client", "FallbackEvent"]
+__all__ = ["AsyncChatStream", "AsyncClient", "AsyncTextStream", "ChatStream", "Client",
+           "FallbackEvent", "TextStream"]

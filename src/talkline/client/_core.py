@@ -3,6 +3,7 @@ the model chain, the rate-limiter bookkeeping and when to fall back."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,7 @@ from ..ratelimit import LimitKey, RateLimiter, Reservation, limit_kind
 from ..retry import RetryEvent, RetryPolicy, RetryState, server_delay
 from ..settings import DEFAULT_BASE_URL, LOCAL_MODEL, Settings
 from ..types import ChatParams, ChatResponse, Message
+from ..types.completions import CompletionOptions
 from ..wire.limits import Limits
 from ..wire.timeouts import Timeouts
 
@@ -153,6 +155,13 @@ class Core:
             server_state=settings.server_state and not local,
             reasoning=settings.reasoning_model and not local,
         )
+
+    @staticmethod
+    def completion_request(request: ChatRequest, options: CompletionOptions) -> ChatRequest:
+        """A text completion's attempt: the same request (key, headers, deadline), sent to
+        `/completions` with the prompt and its fields (the embedded model serves it too)."""
+        return dataclasses.replace(request, api="completions", completion=options,
+                                   server_state=False, reasoning=False)
 
     # -- the rate limiter
 

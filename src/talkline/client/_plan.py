@@ -21,6 +21,7 @@ from ..errors import DeadlineExceeded, StreamInterrupted, TalklineError
 from ..ratelimit import LimitKey
 from ..tools import ToolRunner
 from ..types import ChatDelta, ChatParams, ChatResponse, Message, ToolCall
+from ..types.completions import CompletionOptions
 from ..wire.accumulate import StreamAccumulator
 from ..wire.limits import check_deadline
 from ._core import Core
@@ -160,16 +161,17 @@ def _past_deadline(error: TalklineError, seconds: float) -> TalklineError:
 
 
 def plan(core: Core, messages: list[Message], params: ChatParams, *, stream: bool,
-         resume: bool) -> Plan:
+         resume: bool, completion: CompletionOptions | None = None) -> Plan:
     """The whole call: the model chain, each model with its retries. A model that fails for
     good moves on to the next when `Core.falls_back` says so (`on_fallback` is told). The
-    deadline (`Core.deadline` seconds) covers the whole call: attempts, waits, fallbacks."""
+    deadline (`Core.deadline` seconds) covers the whole call: attempts, waits, fallbacks.
+    `completion`: a text completion (`/completions`, `Core.completion_request`)."""
     models = core.chain(params.model or core.settings.model)
     deadline = time.monotonic() + core.deadline
     for i, model in enumerate(models):
         try:
             return (yield from _one_model(core, tuple(messages), params, model, models[0],
-                                          stream, resume, deadline))
+                                          stream, resume, deadline, completion))
         except TalklineError as exc:
             if i + 1 >= len(models) or not core.falls_back(exc, resume=resume):
                 raise
@@ -178,10 +180,13 @@ def plan(core: Core, messages: list[Message], params: ChatParams, *, stream: boo
 
 
 def _one_model(core: Core, messages: tuple[Message, ...], params: ChatParams, model: str,
-               requested: str, stream: bool, resume: bool, deadline: float) -> Plan:
+               requested: str, stream: bool, resume: bool, deadline: float,
+               completion: CompletionOptions | None = None) -> Plan:
     core.check_retired(model)  # before anything is sent, for each model of the chain
     yield Connect(model)
     request = dataclasses.replace(core.request(messages, params, model), deadline=deadline)
+    if completion is not None:
+        request = core.completion_request(request, completion)
     run = Attempts(core, request, requested, resume)
     while True:
         for delta in run.begin():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..backends.base import Backend
 from ..backends.remote import RemoteBackend
@@ -16,12 +16,14 @@ from ..schema import SchemaLike
 from ..settings import Settings
 from ..tools import Approve, ToolResult
 from ..types import ChatDelta, ChatParams, ChatResponse, as_messages
+from ..types.completions import TextCompletion
 from ..wire.timeouts import Timeouts
 from ._calls import call_plan
 from ._core import Core, FallbackEvent, MessagesLike
 from ._plan import Acquire, Connect, Emit, Plan, RunTools, Wait
 from ._streams import ChatStream
 from ._structured import schema_for
+from ._text import TextStream, text_plan
 from ._tools import DEFAULT_CHAIN_LIMIT, ToolOptions
 
 __all__ = ["Client"]
@@ -126,6 +128,59 @@ class Client:
         raises `StreamInterrupted` with the partial text instead."""
         return self._start(messages, model, params, overrides, True, resume,
                            ToolOptions.of(tools, approve, chain_limit, on_tool), schema)
+
+    @overload
+    def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: Literal[False] = False, **overrides: Any
+    ) -> TextCompletion: ...
+
+    @overload
+    def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: Literal[True], **overrides: Any
+    ) -> TextStream: ...
+
+    @overload
+    def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: bool, **overrides: Any
+    ) -> TextCompletion | TextStream: ...
+
+    def complete_text(
+            self, prompt: str, *, model: str | None = None,
+            max_tokens: int | None = None, temperature: float | None = None,
+            top_p: float | None = None, stop: str | Sequence[str] | None = None,
+            n: int | None = None, seed: int | None = None, echo: bool | None = None,
+            logprobs: int | None = None, suffix: str | None = None,
+            stream: bool = False, **overrides: Any
+    ) -> TextCompletion | TextStream:
+        """A text completion (`POST /completions`: base models, llama.cpp, vLLM; the embedded
+        model offline), with the same retries, rate limits, deadline and fallbacks as chat.
+        `stream=True`: a `TextStream` of `TextDelta`s (its `response` set at the end).
+        `overrides`: other `ChatParams` fields this endpoint takes (presence_penalty,
+        frequency_penalty, logit_bias, user, extra_body); the rest are not sent."""
+        sampling = {**overrides, "max_tokens": max_tokens, "temperature": temperature,
+                    "top_p": top_p,
+                    "stop": tuple(stop) if isinstance(stop, (list, tuple)) else stop,
+                    "n": n, "seed": seed}
+        steps = text_plan(self._core, prompt, model,
+                          {"echo": echo, "logprobs": logprobs, "suffix": suffix},
+                          sampling, stream=stream)
+        out = TextStream(ChatStream(lambda chat: self._drive(steps, chat)))
+        return out if stream else out.until_done()
 
     def _start(self, messages: MessagesLike, model: str | None, params: ChatParams | None,
                overrides: dict[str, Any], stream: bool, resume: bool,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._actions import Error, Fault, Reply
 from ._batch import ApiError
+from ._completions import CompletionsResponder
 from ._ratelimit import go_duration
 from ._recorded import RecordedRequest
 from ._render import (
@@ -37,7 +38,7 @@ _BAD_JSON = (
 )
 
 
-class Handler(ResponsesResponder):
+class Handler(CompletionsResponder, ResponsesResponder):
     server_version = "scripted-openai/1.0"
     sys_version = ""
     # Headers and body go out in separate writes: with Nagle on, the client's delayed ACK
@@ -136,8 +137,10 @@ class Handler(ResponsesResponder):
     def _route(self, body: Any, raw: bytes, bad_json: bool) -> None:
         route = self.path.split("?", 1)[0].rstrip("/")
         method = self.command
+        self._text_body = None  # a kept-alive connection: the last request's dialect gone
         key = self.owner.require_key
-        is_chat = method == "POST" and route in ("/v1/chat/completions", "/v1/responses")
+        is_chat = method == "POST" and route in ("/v1/chat/completions", "/v1/responses",
+                                                 "/v1/completions")
         if is_chat:
             self.owner.count("requests")
         if key is not None and self.headers.get("Authorization", "") != f"Bearer {key}":
@@ -150,6 +153,8 @@ class Handler(ResponsesResponder):
         try:
             if is_chat and route == "/v1/responses":
                 self._responses(body)
+            elif is_chat and route == "/v1/completions":
+                self._completions(body)
             elif is_chat:
                 self._chat(body)
             elif method == "GET" and route == "/v1/models":

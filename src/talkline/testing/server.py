@@ -104,6 +104,7 @@ class ScriptedServer:
         self.default: DefaultAction = None
         self.sse_line_ending = "\n"
         self.responses_api = True  # False: answer 404 on /v1/responses, as most servers do
+        self.completions_api = True  # False: 404 on /v1/completions (OpenAI, a chat model)
         self._events: list[dict[str, Any]] = []
         self.batch_step_seconds = 0.0
         self.batch_max_lines = 50000

@@ -7,10 +7,12 @@ every field against the range the API accepts).
 - `messages`: `Message`, `ToolCall`, `ROLES`, `as_messages`
 - `params`: `ChatParams` and its validation, `params_from_mapping`
 - `responses`: `ChatResponse`, `Choice`, `Usage`, `ChatDelta`, `ToolCallDelta`
+- `completions`: `CompletionOptions`, `TextCompletion`, `TextChoice`, `TextDelta`
 """
 
 from __future__ import annotations
 
+from .completions import CompletionOptions, TextChoice, TextCompletion, TextDelta
 from .messages import ROLES, Message, Role, ToolCall, as_messages
 from .params import ChatParams, params_from_mapping
 from .responses import ChatDelta, ChatResponse, Choice, ToolCallDelta, Usage
@@ -21,8 +23,12 @@ __all__ = [
     "ChatParams",
     "ChatResponse",
     "Choice",
+    "CompletionOptions",
     "Message",
     "Role",
+    "TextChoice",
+    "TextCompletion",
+    "TextDelta",
     "ToolCall",
     "ToolCallDelta",
     "Usage",

@@ -165,7 +165,7 @@ class StreamDecoder:
                 request_id=self.request_id, redactor=self._redactor))
             return True
         try:
-            deltas = parse_chunk(chunk)
+            deltas = self._parse(chunk)
         except ResponseFormatError as exc:
             self.error = self.interrupted(redacted(exc, self._redactor))
             return True
@@ -176,6 +176,10 @@ class StreamDecoder:
             self.acc.add(delta)
             out.append(delta)
         return False
+
+    def _parse(self, chunk: Any) -> list[ChatDelta]:
+        """One event's deltas (the chat endpoint's chunk; a dialect parses its own)."""
+        return parse_chunk(chunk)
 
     def _split(self, delta: ChatDelta) -> ChatDelta:
         """`delta` with an opening `<think>` block's text moved to its reasoning."""

@@ -48,6 +48,7 @@ from .requests import (
     Choice,
     choice_requests,
     count_usage,
+    echoed,
     guarded,
     tokenize,
     usage_delta,
@@ -259,7 +260,7 @@ class LocalBackend(_Base):
         wire = self._wire(server)
         choices: list[Choice] = []
         for index, one in enumerate(requests):
-            choice = Choice(index, guarded)
+            choice = Choice(index, guarded, echoed(one))
             choices.append(choice)
             deltas = cast(Generator[ChatDelta, None, None], wire.stream(one))
             try:
@@ -320,7 +321,7 @@ class AsyncLocalBackend(_Base):
         wire = self._wire(server)
         choices: list[Choice] = []
         for index, one in enumerate(requests):
-            choice = Choice(index, watch)
+            choice = Choice(index, watch, echoed(one))
             choices.append(choice)
             deltas = cast(AsyncGenerator[ChatDelta, None], wire.stream(one))
             try:

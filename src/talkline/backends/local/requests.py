@@ -6,6 +6,9 @@ sent in the body), temperature 0 (greedy, so a question gets the same answer eac
 and a system prompt when there is none. The guard
 (`RepeatGuard`) is off under a JSON response_format or a grammar. A choice it ends keeps
 its text up to the repeated line's first occurrence and finishes with `stop`.
+
+A text completion (`api="completions"`) goes to llama.cpp's own `/v1/completions` with the
+same defaults and guard, and no system prompt: the prompt is continued as it is.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "Choice",
     "choice_requests",
     "count_usage",
+    "echoed",
     "guarded",
     "tokenize",
     "usage_delta",
@@ -57,7 +61,8 @@ def choice_requests(request: ChatRequest, model_id: str,
         raise ParamError(f"n={n} is too slow on the embedded model (each choice is generated "
                          f"in turn); use n <= {MAX_LOCAL_N}.")
     messages = request.messages
-    if system and not any(m.role in ("system", "developer") for m in messages):
+    text = request.api == "completions"  # a prompt to continue: no system prompt for it
+    if system and not text and not any(m.role in ("system", "developer") for m in messages):
         messages = (Message("system", system), *messages)
     extra = dict(params.extra_body or {})
     extra.setdefault("repeat_penalty", DEFAULT_REPEAT_PENALTY)
@@ -78,7 +83,8 @@ def choice_requests(request: ChatRequest, model_id: str,
             changes["seed"] = (params.seed + i) % 2**32
         out.append(ChatRequest(messages=messages, params=dataclasses.replace(params, **changes),
                                headers=request.headers, on_headers=request.on_headers,
-                               deadline=request.deadline))
+                               deadline=request.deadline, api="completions" if text else "chat",
+                               completion=request.completion if text else None))
     return out
 
 
@@ -100,8 +106,9 @@ class Choice:
     """Turns one choice's deltas from the server into this backend's: the index it has in
     the whole answer, the repeated-line guard, the usage kept for the end."""
 
-    def __init__(self, index: int, guarded: bool) -> None:
+    def __init__(self, index: int, guarded: bool, echo: str = "") -> None:
         self.index = index
+        self.echo = echo  # a completion's `echo`: the prompt, before the first text
         self.guard = RepeatGuard() if guarded else None
         self.generated: list[str] = []
         self.usage: Usage | None = None
@@ -125,6 +132,8 @@ class Choice:
             content = self.guard.feed(content)
         if self.guard is not None and delta.finish_reason:
             content += self.guard.finish()
+        if self.echo and (content or delta.finish_reason):
+            content, self.echo = self.echo + content, ""
         if content or delta.reasoning or delta.role or delta.tool_calls or delta.refusal or (
             delta.finish_reason
         ):
@@ -133,6 +142,12 @@ class Choice:
             out.append(ChatDelta(index=self.index, finish_reason="stop", model=self.model,
                                  id=self.id))
         return out
+
+
+def echoed(request: ChatRequest) -> str:
+    """The prompt a completion with `echo` shows first (llama.cpp's server does not)."""
+    options = request.completion
+    return options.prompt if options is not None and options.echo else ""
 
 
 def usage_delta(choices: list[Choice], prompt_tokens: int | None) -> ChatDelta:
@@ -159,7 +174,8 @@ def count_usage(server: LocalServer, request: ChatRequest, choice: Choice) -> No
         return
     conn = server.connection()
     try:
-        prompt_text = wire_tokenize.apply_template(conn, [m.to_dict() for m in request.messages])
+        prompt_text = request.completion.prompt if request.completion else \
+            wire_tokenize.apply_template(conn, [m.to_dict() for m in request.messages])
         prompt = len(wire_tokenize.tokenize(conn, prompt_text))
         completion = len(wire_tokenize.tokenize(conn, "".join(choice.generated)))
     except (TalklineError, ValueError, TypeError):

@@ -23,7 +23,7 @@ from .options import (
 if TYPE_CHECKING:
     from ...planning.costs import Cost
     from ...schema import Structured
-    from ...types import ChatParams, ChatResponse
+    from ...types import ChatParams, ChatResponse, TextCompletion
     from ..output.terminal import Terminal
     from ..output.tool_events import ToolEvents
 
@@ -210,7 +210,8 @@ def _tools_ended(term: Terminal, response: ChatResponse, events: ToolEvents | No
     return 0
 
 
-def usage_line(response: ChatResponse, cost: Cost | None, *, free: bool = False) -> str:
+def usage_line(response: ChatResponse | TextCompletion, cost: Cost | None, *,
+               free: bool = False) -> str:
     """`usage: 12 prompt + 30 completion = 42 tokens, $0.0001 (gpt-4o-mini)`; `free`: the
     embedded model answered, which costs nothing."""
     from ...planning.costs import format_usd as format_usd
