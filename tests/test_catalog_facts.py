@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 
 import pytest
 
@@ -80,7 +81,8 @@ def test_retired_model_refused_for_openai_warned_elsewhere() -> None:
     assert soon is not None and "will be retired on 2026-12-11" in soon
 
 
-def test_cli_refuses_a_retired_model_before_sending(server: ScriptedServer) -> None:
+def test_cli_refuses_a_retired_model_before_sending(server: ScriptedServer,
+                                                    talkline_home) -> None:
     # Were anything sent to api.openai.com, it would go through this loopback proxy.
     env = {"OPENAI_API_KEY": KEY, "HTTPS_PROXY": server.url, "https_proxy": server.url,
            "NO_PROXY": "", "no_proxy": ""}
@@ -90,6 +92,14 @@ def test_cli_refuses_a_retired_model_before_sending(server: ScriptedServer) -> N
     assert "use gpt-4.1 instead" in r.err and "--base-url" in r.err
     assert "Traceback" not in r.err
     assert server.requests == []
+    # What was typed is kept, with the refusal on the reply, as a budget refusal is.
+    (db,) = talkline_home.rglob("*.db")
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT role, content, status, error FROM messages "
+                           "ORDER BY id").fetchall()
+    assert rows[0][:2] == ("user", "hello")
+    assert rows[1][0] == "assistant" and rows[1][2] == "error"
+    assert "retired on 2025-07-14" in (rows[1][3] or "")
 
 
 def test_cli_warns_and_sends_elsewhere(server: ScriptedServer) -> None:
@@ -100,15 +110,24 @@ def test_cli_warns_and_sends_elsewhere(server: ScriptedServer) -> None:
     assert len(server.chat_requests) == 1
 
 
-def test_models_catalog_stale_lists_old_rows(talkline_home: object) -> None:
+def test_models_catalog_stale_lists_old_rows(talkline_home) -> None:
+    # A row of config.toml read long ago is listed with its age; the shipped rows are
+    # listed exactly when they are over 180 days old today (no date pinned: the test holds
+    # as the calendar moves, and a real stale row shows up in it).
+    (talkline_home / "config.toml").write_text(
+        '[catalog.old-model]\ninput = 1.0\noutput = 2.0\nsource = "a page"\n'
+        'read_on = "2025-01-01"\n', encoding="utf-8")
     r = run("models", "--catalog", "--stale", "--json")
     assert r.code == 0, r.err
-    rows = json.loads(r.out)
-    names = {row["model"] for row in rows}
-    assert "gpt-5.4" not in names  # read 2026-12-01
-    for row in rows:
+    rows = {row["model"]: row for row in json.loads(r.out)}
+    today = dt.date.today()
+    assert rows["old-model"]["age_days"] == (today - dt.date(2025, 1, 1)).days
+    expected = {m.name for m in default_catalog()
+                if m.read_on is None or (today - dt.date.fromisoformat(m.read_on)).days > 180}
+    assert set(rows) - {"old-model"} == expected
+    for row in rows.values():
         assert row["age_days"] is None or row["age_days"] > 180
     r = run("models", "--catalog", "--stale")
-    assert r.code == 0 and "180 days" in r.err
+    assert r.code == 0 and "old-model" in r.out and "180 days" in r.err
     r = run("models", "--stale")
     assert r.code == 2 and "use it with --catalog" in r.err

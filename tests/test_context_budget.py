@@ -71,6 +71,23 @@ def test_300_turns_never_overflow_and_keep_the_system_prompt(server, talkline_ho
     assert all(turn_text(0) != m["content"] for m in bodies[-1]["messages"])
 
 
+def test_the_input_cap_inside_the_window_bounds_every_body_sent(server, talkline_home):
+    """`max_input` (gpt-5's 272k inside its 400k window, here a small one): the fitter
+    holds every prompt sent under the cap, not just under window minus output."""
+    write_config(talkline_home, "max_input = 1200\n")
+    session, store = session_for(server, "truncate")
+    try:
+        for i in range(40):
+            session.send(turn_text(i)).until_done()
+    finally:
+        store.close()
+    sent = [tokens_sent(r.body) for r in server.chat_requests]
+    assert max(sent) <= 1200
+    assert max(sent) > 1200 - 250  # filled to within a turn of the cap (the window, 2700)
+    last = server.chat_requests[-1].body["messages"]
+    assert last[0]["role"] == "system" and last[-1]["content"] == turn_text(39)
+
+
 def test_summarize_sends_the_stored_summary_and_reuses_it(server, talkline_home):
     write_config(talkline_home)
 

@@ -143,3 +143,22 @@ def test_sigterm_stops_the_gateway_cleanly(server):
     assert gw.code == 0, gw.stderr
     assert "talkline serve: stopped" in gw.stderr
     assert "Traceback" not in gw.stderr
+
+
+def test_a_retired_model_is_refused_by_the_gateway_before_it_goes_upstream(server):
+    """Upstream OpenAI: a retired model is answered 404 model_not_found with its date and
+    successor, as OpenAI would, and nothing leaves (anything sent to api.openai.com would
+    go through this loopback proxy)."""
+    proxy = {"HTTPS_PROXY": server.url, "https_proxy": server.url, "NO_PROXY": "",
+             "no_proxy": ""}
+    with gateway("https://api.openai.com/v1", "--no-auth", env=proxy) as gw:
+        client = sdk(gw.url)
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.chat.completions.create(
+                model="gpt-4.5-preview", messages=[{"role": "user", "content": "hi"}])
+    body = caught.value.body
+    assert isinstance(body, dict) and body.get("code") == "model_not_found"
+    assert "gpt-4.5-preview was retired on 2025-07-14" in str(body.get("message"))
+    assert "use gpt-4.1 instead" in str(body.get("message"))
+    assert server.requests == []
+    assert UPSTREAM_KEY not in gw.stderr

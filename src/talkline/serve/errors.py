@@ -22,6 +22,7 @@ from ..errors import (
     DeadlineExceeded,
     PermissionDeniedError,
     RateLimitError,
+    RetiredModelError,
     StreamInterrupted,
     TalklineError,
 )
@@ -102,6 +103,10 @@ def from_talkline(exc: TalklineError, server: str) -> GatewayError:
                             f"{exc.message}", type="upstream_error", code="upstream_unreachable")
     if isinstance(exc, StreamInterrupted):
         return GatewayError(502, exc.message, type="upstream_error", code="stream_interrupted")
+    if isinstance(exc, RetiredModelError):
+        # As OpenAI answers a model that is gone: 404 model_not_found (SDKs know it), with
+        # the date and the successor in the message.
+        return GatewayError(404, _message(exc), code="model_not_found", param="model")
     if isinstance(exc, ConfigError):
         return GatewayError(400, _message(exc))
     return GatewayError(500, _message(exc), type="server_error")
