@@ -1,5 +1,6 @@
 """The model catalog as a table (`talkline models --catalog`), and its stale rows
-(`--stale`: rows read more than `STALE_DAYS` days ago, or never)."""
+(`--stale`: rows read more than `STALE_DAYS` days ago, or never, and rows whose source
+says "recalled": confirmed by no source)."""
 
 from __future__ import annotations
 
@@ -98,17 +99,20 @@ def _print_stale(catalog: Catalog, term: Terminal, as_json: bool, today: dt.date
     found: list[dict[str, Any]] = []
     for info in catalog:
         age = age_days(info, today)
-        if age is None or age > STALE_DAYS:
+        recalled = "recalled" in (info.source or "")
+        if age is None or age > STALE_DAYS or recalled:
             found.append({"model": info.name, "read_on": info.read_on, "age_days": age,
-                          "source": info.source})
+                          "source": info.source, "recalled": recalled})
     if as_json:
         term.write_json(found)
         return
     if not found:
-        term.status(f"No catalog row is older than {STALE_DAYS} days.")
+        term.status(f"No catalog row is older than {STALE_DAYS} days, and none is "
+                    "recalled.")
         return
     term.table([{"model": r["model"], "read on": r["read_on"] or "-",
                  "age (days)": "-" if r["age_days"] is None else str(r["age_days"]),
                  "source": r["source"] or "-"} for r in found], STALE_COLUMNS)
-    term.status(f"{len(found)} rows read more than {STALE_DAYS} days ago (or never): check "
-                "them against the sources named in data/models.toml's header.")
+    term.status(f"{len(found)} rows read more than {STALE_DAYS} days ago (or never), or "
+                "recalled (confirmed by no source): check them against the sources named "
+                "in data/models.toml's header.")
