@@ -27,6 +27,11 @@ def test_what_is_written_reads_back_equal(data):
     assert toml_loads(dumps(data)) == data
 
 
+def test_a_key_ending_in_a_newline_is_quoted():
+    # `$` in a regex also matches before a final newline: the bare-key check is whole.
+    assert toml_loads(dumps({"0\n": "", "a": {"b\n": 1}})) == {"0\n": "", "a": {"b\n": 1}}
+
+
 def test_a_multi_line_text_is_written_as_a_readable_block():
     text = dumps({"system": "line one\nline two with 'quotes' and \\ back"})
     assert text == "system = '''\nline one\nline two with 'quotes' and \\ back'''\n"

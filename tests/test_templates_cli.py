@@ -91,7 +91,7 @@ def test_save_never_writes_the_key_or_base_url_and_refuses_to_overwrite(server, 
     assert server.chat_requests == []
 
 
-@pytest.mark.parametrize("name", [".hidden", "a/b", "x" * 65, "sp ace", "é"])
+@pytest.mark.parametrize("name", [".hidden", "a/b", "x" * 65, "sp ace", "é", "tail\n"])
 def test_save_refuses_a_bad_name_with_the_rule(server, name):
     r = run("--save", name, "hi", env=env_for(server))
     assert r.code == 2

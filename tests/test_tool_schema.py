@@ -195,3 +195,12 @@ def test_results_are_text_and_capped():
     assert text.endswith(f"[talkline: the result was cut to {MAX_RESULT_BYTES:,} of "
                          f"{2 * MAX_RESULT_BYTES:,} bytes]")
     json.loads(result_text(list(range(10)))[0])
+
+
+@pytest.mark.parametrize("name", ["get weather", "x" * 65, "", "get_weather\n"])
+def test_a_tool_name_the_api_refuses_is_refused_here(name: str) -> None:
+    from talkline.errors import ParamError
+    from talkline.tools import Tool
+
+    with pytest.raises(ParamError, match="use 1 to 64 letters, digits, _ or -"):
+        Tool(name=name)

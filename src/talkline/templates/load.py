@@ -33,7 +33,7 @@ _NAME = re.compile(r"^(?!\.)[A-Za-z0-9_.-]{1,64}$")
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name) or name.endswith(".toml"):
+    if not _NAME.fullmatch(name) or name.endswith(".toml"):
         raise ConfigError(f"{name!r} is not a template name: {NAME_RULE} (and no .toml: "
                           "it is added)")
     return name

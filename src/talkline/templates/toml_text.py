@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["dumps"]
 
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def dumps(data: Mapping[str, Any]) -> str:
@@ -26,7 +26,7 @@ def dumps(data: Mapping[str, Any]) -> str:
 
 
 def _key(key: str) -> str:
-    return key if _BARE.match(key) else _basic(key)
+    return key if _BARE.fullmatch(key) else _basic(key)
 
 
 def _value(value: Any) -> str:

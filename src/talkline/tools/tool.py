@@ -32,7 +32,7 @@ class Tool:
     strict: bool | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ParamError(
                 f"tool name {self.name!r} is not allowed: use 1 to 64 letters, digits, _ "
                 "or -, e.g. get_weather")
