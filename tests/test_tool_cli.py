@@ -230,3 +230,26 @@ def test_the_cli_default_chain_limit_is_the_librarys():
     from talkline.client._tools import DEFAULT_CHAIN_LIMIT as LIBRARY
 
     assert CLI == LIBRARY
+
+
+def test_the_budget_covers_the_whole_tool_loop(server, tmp_path, talkline_home):
+    """--budget is the command's allowance: before each round of calls is run, the next
+    request's worst case plus what the loop already cost is checked; over it, the loop
+    stops (the calls unrun, as at the chain limit) instead of spending more."""
+    paid = {"prompt_tokens": 100_000, "completion_tokens": 10, "total_tokens": 100_010}
+    server.script(Reply(content=None, tool_calls=[call("b1", "get_weather", {"city": "X"})],
+                        usage=paid),
+                  Reply(content="never asked for"))
+    r = run("--functions", functions_file(tmp_path), "-m", "gpt-4o-mini",
+            "--max-tokens", "1000", "--budget", "0.01", "Weather?", env=env(server))
+    assert r.code == 1, r.err
+    assert "Warning: the tool loop stopped before its next request: This request could " \
+           "cost up to $0.0156 but only $0.0100 is left of the budget for this command " \
+           "($0.0100, --budget), counting the $0.0150 its earlier requests cost. The " \
+           "model's last calls (above) were not run. Raise --budget" in r.err
+    assert "tool: get_weather" not in r.err  # not run: its answer would have to be paid
+    assert len(server.chat_requests) == 1
+    # What was paid for is stored with the reply.
+    r = run("history", "list", "--json", env=env(server))
+    (conv,) = json.loads(r.out)
+    assert conv["prompt_tokens"] == 100_000

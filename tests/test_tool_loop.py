@@ -324,3 +324,41 @@ def test_a_conversation_without_a_store_keeps_the_loop_in_memory(server):
         session.send("Thanks", stream=False).until_done()
     sent = bodies(server)[-1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
+
+
+def test_before_round_can_end_the_loop_before_the_calls_run(server) -> None:
+    seen: list[tuple[int, int | None]] = []
+
+    def check(messages, usage):
+        seen.append((len(messages), usage.total_tokens if usage else None))
+        return "over budget" if len(seen) == 2 else None
+
+    usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    asks = Reply(content=None, tool_calls=[call("c1", "get_weather", {"city": "Oslo"})],
+                 usage=usage)
+    server.script(asks, asks)
+    ran: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """The weather."""
+        ran.append(city)
+        return "snow"
+
+    with client(server) as c:
+        reply = c.complete("Weather?", tools=[get_weather], before_round=check)
+    assert reply.budget_stopped == "over budget" and reply.chain_limit_reached is None
+    assert ran == ["Oslo"]  # the first round ran; the second was stopped before running
+    assert len(server.chat_requests) == 2
+    assert seen == [(2, 10), (4, 20)]  # the conversation so far, and the loop's cost
+    assert reply.loop_usage is not None and reply.loop_usage.total_tokens == 20
+    assert [m.role for m in reply.tool_messages] == ["assistant", "tool"]
+
+    server.script(asks, Reply("done"))
+
+    async def main() -> None:
+        async with AsyncClient(api_key="sk-test-fake-tools", base_url=server.url) as ac:
+            stopped = await ac.complete("Weather?", tools=[get_weather],
+                                        before_round=lambda m, u: "no")
+            assert stopped.budget_stopped == "no"
+
+    asyncio.run(main())

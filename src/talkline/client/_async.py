@@ -24,7 +24,7 @@ from ._plan import Acquire, Connect, Emit, Plan, RunTools, Wait
 from ._streams import AsyncChatStream
 from ._structured import schema_for
 from ._text import AsyncTextStream, text_plan
-from ._tools import DEFAULT_CHAIN_LIMIT, ToolOptions
+from ._tools import DEFAULT_CHAIN_LIMIT, RoundCheck, ToolOptions
 
 __all__ = ["AsyncClient"]
 
@@ -98,6 +98,7 @@ class AsyncClient:
                        tools: Sequence[Any] | None = None,
                        approve: Approve | None = None, chain_limit: int = DEFAULT_CHAIN_LIMIT,
                        on_tool: Callable[[ToolResult], None] | None = None,
+                       before_round: RoundCheck | None = None,
                        **overrides: Any) -> ChatResponse:
         """The whole answer at once (a broken stream is never involved).
 
@@ -109,7 +110,7 @@ class AsyncClient:
 
         With `schema` (a pydantic model class, a JSON schema dict, or a string: JSON, a
         .json path or the short syntax), the reply is checked and its value is `.parsed`."""
-        tool_options = ToolOptions.of(tools, approve, chain_limit, on_tool)
+        tool_options = ToolOptions.of(tools, approve, chain_limit, on_tool, before_round)
         return await self._start(messages, model, params, overrides, False, True,
                                  tool_options, schema).until_done()
 
@@ -119,10 +120,12 @@ class AsyncClient:
                tools: Sequence[Any] | None = None, approve: Approve | None = None,
                chain_limit: int = DEFAULT_CHAIN_LIMIT,
                on_tool: Callable[[ToolResult], None] | None = None,
+               before_round: RoundCheck | None = None,
                **overrides: Any) -> AsyncChatStream:
         """Stream the answer; see `Client.stream`."""
         return self._start(messages, model, params, overrides, True, resume,
-                           ToolOptions.of(tools, approve, chain_limit, on_tool), schema)
+                           ToolOptions.of(tools, approve, chain_limit, on_tool, before_round),
+                           schema)
 
     @overload
     async def complete_text(

@@ -24,7 +24,7 @@ from ._plan import Acquire, Connect, Emit, Plan, RunTools, Wait
 from ._streams import ChatStream
 from ._structured import schema_for
 from ._text import TextStream, text_plan
-from ._tools import DEFAULT_CHAIN_LIMIT, ToolOptions
+from ._tools import DEFAULT_CHAIN_LIMIT, RoundCheck, ToolOptions
 
 __all__ = ["Client"]
 
@@ -101,6 +101,7 @@ class Client:
                  tools: Sequence[Any] | None = None,
                  approve: Approve | None = None, chain_limit: int = DEFAULT_CHAIN_LIMIT,
                  on_tool: Callable[[ToolResult], None] | None = None,
+                 before_round: RoundCheck | None = None,
                  **overrides: Any) -> ChatResponse:
         """The whole answer at once (a broken stream is never involved).
 
@@ -112,7 +113,7 @@ class Client:
 
         With `schema` (a pydantic model class, a JSON schema dict, or a string: JSON, a
         .json path or the short syntax), the reply is checked and its value is `.parsed`."""
-        tool_options = ToolOptions.of(tools, approve, chain_limit, on_tool)
+        tool_options = ToolOptions.of(tools, approve, chain_limit, on_tool, before_round)
         return self._start(messages, model, params, overrides, False, True,
                            tool_options, schema).until_done()
 
@@ -122,12 +123,14 @@ class Client:
                tools: Sequence[Any] | None = None, approve: Approve | None = None,
                chain_limit: int = DEFAULT_CHAIN_LIMIT,
                on_tool: Callable[[ToolResult], None] | None = None,
+               before_round: RoundCheck | None = None,
                **overrides: Any) -> ChatStream:
         """Stream the answer. A stream that breaks is retried (deltas with `restart=True`
         tell the caller to drop what it showed); with `resume=False` a break after content
         raises `StreamInterrupted` with the partial text instead."""
         return self._start(messages, model, params, overrides, True, resume,
-                           ToolOptions.of(tools, approve, chain_limit, on_tool), schema)
+                           ToolOptions.of(tools, approve, chain_limit, on_tool, before_round),
+                           schema)
 
     @overload
     def complete_text(

@@ -18,30 +18,37 @@ from ..types import ChatParams, ChatResponse, Message, Usage
 from ._core import Core
 from ._plan import Plan, RunTools, plan
 
-__all__ = ["DEFAULT_CHAIN_LIMIT", "ToolOptions", "sum_usage", "tool_plan"]
+__all__ = ["DEFAULT_CHAIN_LIMIT", "RoundCheck", "ToolOptions", "sum_usage", "tool_plan"]
 
 DEFAULT_CHAIN_LIMIT = 5
+
+# Asked before each round of calls is run (so before the request that answers them): the
+# conversation so far and what the loop has cost; a refusal (its reason) ends the loop.
+RoundCheck = Callable[[Sequence[Message], "Usage | None"], "str | None"]
 
 
 @dataclass(frozen=True)
 class ToolOptions:
-    """A call's `tools=`, `approve=`, `chain_limit=` and `on_tool=`, checked."""
+    """A call's `tools=`, `approve=`, `chain_limit=`, `on_tool=` and `before_round=`,
+    checked."""
 
     tools: tuple[Tool, ...]
     approve: Approve | None = None
     chain_limit: int = DEFAULT_CHAIN_LIMIT
     on_tool: Callable[[ToolResult], None] | None = None
+    before_round: RoundCheck | None = None
 
     @classmethod
     def of(cls, tools: Sequence[Any] | None, approve: Approve | None, chain_limit: int,
-           on_tool: Callable[[ToolResult], None] | None) -> ToolOptions | None:
+           on_tool: Callable[[ToolResult], None] | None,
+           before_round: RoundCheck | None = None) -> ToolOptions | None:
         if isinstance(chain_limit, bool) or not isinstance(chain_limit, int) or (
                 chain_limit < 1):
             raise ParamError(f"chain_limit must be a whole number of at least 1, got "
                              f"{chain_limit!r}")
         if not tools:
             return None
-        return cls(as_tools(tools), approve, chain_limit, on_tool)
+        return cls(as_tools(tools), approve, chain_limit, on_tool, before_round)
 
     def params(self, params: ChatParams) -> ChatParams:
         """`params` with these tools sent (over any of `params.tools` of the same name)."""
@@ -56,7 +63,9 @@ def tool_plan(core: Core, messages: list[Message], params: ChatParams, options: 
     """Up to `chain_limit` rounds of calls. The response returned is the last one, with
     the messages the loop added (`tool_messages`), the usage summed over every request
     (`loop_usage`) and, when the model still asked for calls at the limit,
-    `chain_limit_reached` (those calls are not run: they stay in the response)."""
+    `chain_limit_reached` (those calls are not run: they stay in the response).
+    `before_round` is asked before each round's calls are run; its refusal ends the loop
+    the same way, as `budget_stopped`."""
     runner = ToolRunner(options.tools, approve=options.approve, on_tool=options.on_tool)
     sent = options.params(params)
     conversation = list(messages)
@@ -71,6 +80,12 @@ def tool_plan(core: Core, messages: list[Message], params: ChatParams, options: 
             break
         if rounds >= options.chain_limit:
             return _final(response, added, usages, limit=options.chain_limit)
+        if options.before_round is not None:
+            refusal = options.before_round([*conversation, response.message],
+                                           sum_usage(usages))
+            if refusal:
+                return _final(response, added, usages, limit=None).replace(
+                    budget_stopped=refusal, loop_usage=sum_usage(usages))
         results: list[ToolResult] = yield RunTools(runner, calls)
         step = [response.message, *(r.message() for r in results)]
         added.extend(step)

@@ -7,14 +7,22 @@ call it; nothing here sends anything.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ContextLengthExceededError
+from ..errors import BudgetExceededError, ContextLengthExceededError
 from ..types import ChatParams, Message, Usage
 from .context import FitResult, Summary, fit_to_context, trim_for_server_error
-from .costs import Budget, check_budget, cost_of, estimate_cost, price_notice, worst_case_cost
+from .costs import (
+    Budget,
+    check_budget,
+    cost_of,
+    estimate_cost,
+    format_usd,
+    price_notice,
+    worst_case_cost,
+)
 from .inputs import check_inputs
 from .local_counts import local_counters
 from .tokens import TokenCounter as TokenCounter
@@ -187,10 +195,33 @@ class Preflight:
         prepared.worst_case = worst
         return worst
 
-    def _check_budget(self, prepared: Prepared, model: str) -> None:
+    def round_check(self, model: str, params: ChatParams
+                    ) -> Callable[[Sequence[Message], Usage | None], str | None] | None:
+        """For the tool loop: the check made before each round of calls is run, against
+        the worst case of the request that will answer them plus what the loop's earlier
+        requests cost (not stored yet, so not in the day's or the command's spending);
+        its refusal is the reason. None when no budget is set or the model is free."""
+        if not self.budget.is_set or self.settings.is_local_model(model):
+            return None
+
+        def check(messages: Sequence[Message], usage: Usage | None) -> str | None:
+            cost = cost_of(model, usage, catalog=self.catalog) if usage is not None else None
+            already = cost.amount if cost is not None else 0.0
+            try:
+                self._check_budget(Prepared(list(messages), params), model, already=already)
+            except BudgetExceededError as exc:
+                said = exc.message.removesuffix(" Nothing was sent.").rstrip(".")
+                return f"{said}, counting the {format_usd(already)} its earlier requests cost."
+            return None
+
+        return check
+
+    def _check_budget(self, prepared: Prepared, model: str, *, already: float = 0.0
+                      ) -> None:
         if not self.budget.is_set or self.settings.is_local_model(model):
             return  # no limit set, or the free embedded model: nothing to count
         worst = self.worst_case(prepared, model)
+        worst = worst + already if worst is not None else None
         if worst is None:
             check_budget(self.budget, None, 0.0, 0.0)  # refused under a budget of 0
             if model not in self._told:

@@ -286,7 +286,8 @@ class ChatSession:
         options = self.tool_options
         tools: dict[str, Any] = {} if options is None else {
             "tools": options.tools, "approve": options.approve,
-            "chain_limit": options.chain_limit, "on_tool": options.on_tool}
+            "chain_limit": options.chain_limit, "on_tool": options.on_tool,
+            "before_round": self.preflight.round_check(self.model, params)}
         if stream:
             return self.client.stream(prepared.messages, params=params, resume=resume,
                                       schema=self._schema(params), **tools)

@@ -111,6 +111,9 @@ class ChatResponse:
     tool_messages: tuple[Message, ...] = ()
     loop_usage: Usage | None = None
     chain_limit_reached: int | None = None
+    # Set by the tool loop when the next round's worst case would go over the budget
+    # (`before_round` said so): why it stopped; the last calls stay unrun, as at the limit.
+    budget_stopped: str | None = None
     # The server's whole answer as it came (a `chat.completion`, or a Responses API
     # `response` object): a relay (`talkline serve`) sends it on unchanged.
     raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)

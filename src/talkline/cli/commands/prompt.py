@@ -197,7 +197,7 @@ def prompt(app: App, /, prompt: str | None, no_stream: bool, force_stream: bool,
 
 def _tools_ended(term: Terminal, response: ChatResponse, events: ToolEvents | None) -> int:
     """What the tool loop cost, on stderr; 1 when it stopped at the chain limit."""
-    from ..output.tool_events import chain_limit_notice, loop_cost_line
+    from ..output.tool_events import budget_stopped_notice, chain_limit_notice, loop_cost_line
 
     if events is None:
         return 0
@@ -206,6 +206,9 @@ def _tools_ended(term: Terminal, response: ChatResponse, events: ToolEvents | No
         term.status(line)
     if response.chain_limit_reached is not None:
         term.warn(chain_limit_notice(response.chain_limit_reached))
+        return 1
+    if response.budget_stopped is not None:
+        term.warn(budget_stopped_notice(response.budget_stopped))
         return 1
     return 0
 

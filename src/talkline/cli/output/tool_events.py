@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ...types import ChatResponse, ToolCall
     from .terminal import Terminal
 
-__all__ = ["TerminalApproval", "ToolEvents", "chain_limit_notice",
+__all__ = ["TerminalApproval", "ToolEvents", "budget_stopped_notice", "chain_limit_notice",
            "loop_cost_line"]
 
 NO_TERMINAL = ("--tool-approve asks y/N on the terminal before each call, and there is no "
@@ -96,6 +96,12 @@ def loop_cost_line(response: ChatResponse, calls: int) -> str | None:
     cost = (f"{u.total_tokens} tokens ({u.prompt_tokens} prompt + {u.completion_tokens} "
             "completion)") if u is not None else "tokens the server did not report"
     return f"tools: {calls} call{'s' * (calls != 1)} in {requests} requests cost {cost}"
+
+
+def budget_stopped_notice(reason: str) -> str:
+    return (f"Warning: the tool loop stopped before its next request: {reason} The model's "
+            "last calls (above) were not run. Raise --budget (or the daily or monthly "
+            "budget) to let it go on.")
 
 
 def chain_limit_notice(limit: int) -> str:
