@@ -33,6 +33,8 @@ from urllib.parse import quote
 
 import pexpect
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from .clihelp import SRC, Result
 
@@ -98,6 +100,25 @@ def json_200_echo(head: bytes, body: bytes) -> bytes:
         return _head("200 OK", {"Content-Type": "text/event-stream"},
                      _sse(_delta(text), stop, "[DONE]"))
     return _head("200 OK", {"Content-Type": "application/json"}, _completion(text))
+
+
+def split_echo(head: bytes, body: bytes) -> bytes:
+    """The key in 3-character pieces, one stream event each: in the reasoning, then in the
+    answer (no single event holds it, so only redaction across events catches it)."""
+    key = _auth(head).partition(" ")[2]
+
+    def pieces(text: str, field: str) -> list[str]:
+        return [json.dumps({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                            "choices": [{"index": 0, "delta": {field: text[i:i + 3]},
+                                         "finish_reason": None}]})
+                for i in range(0, len(text), 3)]
+
+    stop = json.dumps({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return _head("200 OK", {"Content-Type": "text/event-stream"},
+                 _sse(*pieces(f"thinking about {key} now", "reasoning_content"),
+                      *pieces(f"your key is {key}, keep it safe", "content"), stop,
+                      "[DONE]"))
 
 
 def error_event(head: bytes, body: bytes) -> bytes:
@@ -252,6 +273,7 @@ CASES: list[tuple[str, Respond, tuple[str, ...], int, str]] = [
     ("200-text-streamed", text_200, (), 1, "instead of an event stream"),
     ("answer-echo-whole", json_200_echo, ("--no-stream",), 0, "your key is ***, keep"),
     ("answer-echo-streamed", json_200_echo, ("--stream",), 0, "your key is ***, keep"),
+    ("answer-echo-split", split_echo, ("--stream",), 0, "your key is ***, keep it safe"),
     ("error-event", error_event, (), 1, "is over quota"),
     ("bad-data-line", bad_data_line, (), 1, "a stream event that is not JSON"),
     ("error-json-401", error_json, (), 1, "Incorrect API key provided: ***"),
@@ -403,3 +425,23 @@ def test_answers_keep_prose_and_short_placeholder_keys_errors_lose_every_token()
     assert r.error(outer) is outer
     assert long_key not in str(outer) and long_key not in str(cause)
     assert cause.body == {"error": {"message": "***"}}
+
+
+@given(st.text(max_size=40), st.text(max_size=40),
+       st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=30))
+def test_a_secret_in_any_pieces_comes_out_whole_redacted(before, after, sizes):
+    from talkline.wire.redact import Redactor, SplitGuard
+
+    key = "sk-test-CANARY-split-0123456789"
+    redactor = Redactor([key]).answer()
+    text = before + key + after + key
+    guard, out, i = SplitGuard(redactor), [], 0
+    for size in sizes * 20:
+        if i >= len(text):
+            break
+        out.append(guard.feed(text[i:i + size]))
+        i += size
+    out.append(guard.feed(text[i:]) + guard.flush())
+    joined = "".join(out)
+    assert joined == redactor.text(text)  # nothing lost, nothing added
+    assert key not in joined and not any(key in piece for piece in out)

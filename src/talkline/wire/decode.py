@@ -33,7 +33,7 @@ from .accumulate import StreamAccumulator
 from .jsonload import loads
 from .limits import too_large
 from .parse import parse_chat_response, parse_chunk, redacted
-from .redact import Redactor
+from .redact import Redactor, SplitGuard
 from .sse import EventTooLarge, SSEDecoder
 from .status_errors import error_from_event
 from .think import ThinkSplitter
@@ -112,6 +112,9 @@ class StreamDecoder:
         self._body_size = 0
         self.error: StreamInterrupted | None = None
         self._think: dict[int, ThinkSplitter] = {}
+        # Per choice and field (content, reasoning): a key split across chunks (see
+        # `SplitGuard`); none when there is no secret to look for.
+        self._guards: dict[tuple[int, str], SplitGuard] = {}
 
     def feed(self, text: str) -> list[ChatDelta]:
         """The deltas `text` completes. After an error event, `error` is set (raise it
@@ -172,10 +175,31 @@ class StreamDecoder:
         if deltas and isinstance(chunk, dict):  # a chunk with no choice and no usage
             deltas[0] = dataclasses.replace(deltas[0], raw=chunk)  # has none: not relayed
         for delta in deltas:
-            delta = self._split(delta)
+            delta = self._guarded(self._split(delta))
             self.acc.add(delta)
             out.append(delta)
         return False
+
+    def _guarded(self, delta: ChatDelta) -> ChatDelta:
+        """`delta`'s texts with a secret sent in pieces replaced whole (`SplitGuard`); at
+        its choice's finish, what the guards held is given back."""
+        if self._answer is None or not self._answer.forms:
+            return delta
+        texts: dict[str, str] = {}
+        for name in ("content", "reasoning"):
+            text = getattr(delta, name) or ""
+            guard = self._guards.get((delta.index, name))
+            if guard is None and not text:
+                continue
+            if guard is None:
+                guard = self._guards[(delta.index, name)] = SplitGuard(self._answer)
+            shown = guard.feed(text) if text else ""
+            texts[name] = shown + guard.flush() if delta.finish_reason else shown
+        content = texts.get("content", delta.content)
+        reasoning = texts.get("reasoning", delta.reasoning)
+        if (content, reasoning) == (delta.content, delta.reasoning):
+            return delta
+        return dataclasses.replace(delta, content=content, reasoning=reasoning)
 
     def _parse(self, chunk: Any) -> list[ChatDelta]:
         """One event's deltas (the chat endpoint's chunk; a dialect parses its own)."""
@@ -200,7 +224,14 @@ class StreamDecoder:
         for index, splitter in sorted(self._think.items()):
             reasoning, content = splitter.flush()
             if reasoning or content:
-                out.append(ChatDelta(index=index, content=content, reasoning=reasoning))
+                out.append(self._guarded(ChatDelta(index=index, content=content,
+                                                   reasoning=reasoning)))
+                self.acc.add(out[-1])
+        for (index, name), guard in sorted(self._guards.items()):
+            rest = guard.flush()
+            if rest:
+                out.append(ChatDelta(index=index, content=rest) if name == "content"
+                           else ChatDelta(index=index, reasoning=rest))
                 self.acc.add(out[-1])
         return out
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MIN_ANSWER_SECRET", "MIN_SECRET", "Redactor", "redact_key_prefixes"]
+__all__ = ["MIN_ANSWER_SECRET", "MIN_SECRET", "Redactor", "SplitGuard", "redact_key_prefixes"]
 
 MIN_SECRET = 4
 MIN_ANSWER_SECRET = 12
@@ -52,6 +52,11 @@ class Redactor:
                           quote(secret, safe=""), quote(secret)})
         # Longest first, so that a form containing another is replaced whole.
         self._forms = sorted(forms, key=len, reverse=True)
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """Every shape of the secrets that is replaced, longest first."""
+        return tuple(self._forms)
 
     def text(self, text: str) -> str:
         for form in self._forms:
@@ -98,3 +103,36 @@ class Redactor:
         spared (see `MIN_ANSWER_SECRET`), and any other Bearer token left as the model
         wrote it ("the bearer of bad news" is prose)."""
         return Redactor(self._secrets, min_length=MIN_ANSWER_SECRET, bearer=False)
+
+
+class SplitGuard:
+    """One streamed text (a choice's content, its reasoning) redacted across its chunks: a
+    secret a server sends in pieces ("sk-te" then "st-...") is replaced whole. The end of
+    what came that could be the start of a secret is held back until the next piece shows
+    whether it is one (`feed`), or until the text ends (`flush`); nothing else waits."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        """What of `pending + text` can be shown now, redacted."""
+        text = self._redactor.text(self._pending + text)
+        hold = self._held_length(text)
+        self._pending = text[len(text) - hold:] if hold else ""
+        return text[:len(text) - hold] if hold else text
+
+    def flush(self) -> str:
+        """What was held back, at the end of the text (not a secret: it never completed)."""
+        out, self._pending = self._pending, ""
+        return out
+
+    def _held_length(self, text: str) -> int:
+        """The longest end of `text` that is a proper start of a secret's form."""
+        best = 0
+        for form in self._redactor.forms:
+            for k in range(min(len(form) - 1, len(text)), best, -1):
+                if text.endswith(form[:k]):
+                    best = k
+                    break
+        return best

@@ -102,6 +102,7 @@ class ResponsesDecoder(StreamDecoder):
             self.error = self.interrupted(redacted(exc, self._redactor))
             return True
         for delta in deltas:
+            delta = self._guarded(delta)
             self.acc.add(delta)
             out.append(delta)
         if out and deltas:  # the event as it came, for a relay (`ChatDelta.raw`)
