@@ -162,3 +162,20 @@ def test_a_retired_model_is_refused_by_the_gateway_before_it_goes_upstream(serve
     assert "use gpt-4.1 instead" in str(body.get("message"))
     assert server.requests == []
     assert UPSTREAM_KEY not in gw.stderr
+
+
+def test_the_upstream_key_sent_back_in_pieces_never_reaches_a_client(server):
+    """A hostile upstream echoes the gateway's own key three characters an event: the
+    relayed stream (and the whole answer) carry *** in its place."""
+    server.script(Reply(f"the key is {UPSTREAM_KEY}, yes", chunk_size=3),
+                  Reply(f"again {UPSTREAM_KEY}", chunk_size=2))
+    with gateway(server.url, "--no-auth") as gw:
+        client = sdk(gw.url)
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        whole = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert text == "the key is ***, yes"
+    assert whole.choices[0].message.content == "again ***"
+    assert UPSTREAM_KEY not in gw.stderr

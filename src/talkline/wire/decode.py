@@ -173,12 +173,45 @@ class StreamDecoder:
             self.error = self.interrupted(redacted(exc, self._redactor))
             return True
         if deltas and isinstance(chunk, dict):  # a chunk with no choice and no usage
-            deltas[0] = dataclasses.replace(deltas[0], raw=chunk)  # has none: not relayed
+            raw = self._guarded_raw(chunk)  # has none: not relayed
+            deltas[0] = dataclasses.replace(deltas[0], raw=raw)
         for delta in deltas:
             delta = self._guarded(self._split(delta))
             self.acc.add(delta)
             out.append(delta)
         return False
+
+    def _guarded_raw(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """The chunk as a relay sends it on: its choices' texts through guards of their
+        own (the deltas' texts may differ: a `<think>` block moves), so a secret sent in
+        pieces is replaced whole there too; unchanged when nothing had to be."""
+        if self._answer is None or not self._answer.forms:
+            return chunk
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return chunk
+        out: list[Any] = []
+        for choice in choices:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                out.append(choice)
+                continue
+            new = dict(delta)
+            index = choice.get("index") if isinstance(choice.get("index"), int) else 0
+            for name in ("content", "reasoning_content", "reasoning"):
+                text = delta.get(name)
+                guard = self._guards.get((index, f"raw:{name}"))
+                if guard is None and not (isinstance(text, str) and text):
+                    continue
+                if guard is None:
+                    guard = self._guards[(index, f"raw:{name}")] = SplitGuard(self._answer)
+                shown = guard.feed(text) if isinstance(text, str) else ""
+                if choice.get("finish_reason"):
+                    shown += guard.flush()
+                if name in delta or shown:
+                    new[name] = shown
+            out.append({**choice, "delta": new} if new != delta else choice)
+        return {**chunk, "choices": out} if out != choices else chunk
 
     def _guarded(self, delta: ChatDelta) -> ChatDelta:
         """`delta`'s texts with a secret sent in pieces replaced whole (`SplitGuard`); at
@@ -228,6 +261,8 @@ class StreamDecoder:
                                                    reasoning=reasoning)))
                 self.acc.add(out[-1])
         for (index, name), guard in sorted(self._guards.items()):
+            if name.startswith("raw:"):
+                continue  # a relayed chunk's: its finish chunk took what they held
             rest = guard.flush()
             if rest:
                 out.append(ChatDelta(index=index, content=rest) if name == "content"
