@@ -24,6 +24,12 @@ def client(server: Any, **kw: Any) -> Client:
     return Client(api_key=KEY, base_url=server.url, sleep=lambda s: None, **kw)
 
 
+def schema_notes(notes: list[str]) -> list[str]:
+    """The notes of the schema check: not the catalog's word on the default model's
+    shutdown (it comes within 30 days of one: tests/test_catalog_facts.py checks it)."""
+    return [n for n in notes if " retired " not in n]
+
+
 def bodies(server: Any) -> list[dict[str, Any]]:
     out = [r.body for r in server.chat_requests]
     for body in out:
@@ -72,8 +78,9 @@ def test_an_invalid_reply_is_retried_once_with_the_problem_then_parsed(server) -
     fix = second["messages"][-1]
     assert fix["role"] == "user"
     assert "$.items[2].price: 'x' is not of type 'number'" in fix["content"]
-    assert notes == ["schema: the reply does not match ($.items[2].price: 'x' is not of type "
-                     "'number'); asking once more"]
+    assert schema_notes(notes) == [
+        "schema: the reply does not match ($.items[2].price: 'x' is not of type 'number'); "
+        "asking once more"]
 
 
 def test_a_retry_counts_the_tokens_of_both_requests(server) -> None:
@@ -132,8 +139,9 @@ def test_a_schema_that_cannot_be_strict_warns_and_is_sent_non_strict(server) -> 
         assert c.complete("hi", schema=schema).parsed == {"a": "b"}
     sent = bodies(server)[0]["response_format"]["json_schema"]
     assert sent["strict"] is False and sent["schema"] == schema
-    assert notes == ["the schema cannot be strict: $ uses 'patternProperties', which strict "
-                     "mode does not support; it is sent non-strict"]
+    assert schema_notes(notes) == [
+        "the schema cannot be strict: $ uses 'patternProperties', which strict mode does not "
+        "support; it is sent non-strict"]
 
 
 def test_stream_checks_the_final_response_and_restarts_on_retry(server) -> None:
