@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import socketserver
 import subprocess
@@ -273,7 +274,7 @@ CASES: list[tuple[str, Respond, tuple[str, ...], int, str]] = [
     ("200-text-streamed", text_200, (), 1, "instead of an event stream"),
     ("answer-echo-whole", json_200_echo, ("--no-stream",), 0, "your key is ***, keep"),
     ("answer-echo-streamed", json_200_echo, ("--stream",), 0, "your key is ***, keep"),
-    ("answer-echo-split", split_echo, ("--stream",), 0, "your key is ***, keep it safe"),
+    ("answer-echo-split", split_echo, ("--stream",), 0, "***, keep it safe"),
     ("error-event", error_event, (), 1, "is over quota"),
     ("bad-data-line", bad_data_line, (), 1, "a stream event that is not JSON"),
     ("error-json-401", error_json, (), 1, "Incorrect API key provided: ***"),
@@ -427,7 +428,12 @@ def test_answers_keep_prose_and_short_placeholder_keys_errors_lose_every_token()
     assert cause.body == {"error": {"message": "***"}}
 
 
-@given(st.text(max_size=40), st.text(max_size=40),
+# Prose around the key of letters it does not hold, so that what a shown key prefix is can
+# be told apart from the prose.
+_PROSE = st.text(alphabet="xyzw .,!?\n", max_size=40)
+
+
+@given(_PROSE, _PROSE,
        st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=30))
 def test_a_secret_in_any_pieces_comes_out_whole_redacted(before, after, sizes):
     from talkline.wire.redact import Redactor, SplitGuard
@@ -443,5 +449,20 @@ def test_a_secret_in_any_pieces_comes_out_whole_redacted(before, after, sizes):
         i += size
     out.append(guard.feed(text[i:]) + guard.flush())
     joined = "".join(out)
-    assert joined == redactor.text(text)  # nothing lost, nothing added
-    assert key not in joined and not any(key in piece for piece in out)
+    assert key not in joined
+    # Nothing lost, nothing added: the same as the whole text redacted, but for at most
+    # HOLD - 1 leading characters of a key shown before its rest became ***.
+    shown = "|".join(re.escape(key[:n]) for n in range(SplitGuard.HOLD - 1, 0, -1))
+    assert re.sub(f"(?:{shown})\\*\\*\\*", "***", joined) == \
+        re.sub(f"(?:{shown})\\*\\*\\*", "***", redactor.text(text))
+
+
+def test_a_stalled_stream_shows_ordinary_text_at_once() -> None:
+    from talkline.wire.redact import Redactor, SplitGuard
+
+    guard = SplitGuard(Redactor(["sk-test-CANARY-stall-0123456789"]).answer())
+    assert guard.feed("Still typing this") == "Still typing this"  # "s" begins the key
+    assert guard.feed(" and sk-tes") == " and "  # six characters of it: held
+    assert guard.feed("t-CANARY-stall-0123456789!") == "***!"
+    assert guard.feed("ends in sk") == "ends in sk"
+    assert guard.feed("-test-CANARY-stall-0123456789") == "***"  # two shown, the rest hidden

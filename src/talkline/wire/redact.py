@@ -107,32 +107,57 @@ class Redactor:
 
 class SplitGuard:
     """One streamed text (a choice's content, its reasoning) redacted across its chunks: a
-    secret a server sends in pieces ("sk-te" then "st-...") is replaced whole. The end of
-    what came that could be the start of a secret is held back until the next piece shows
-    whether it is one (`feed`), or until the text ends (`flush`); nothing else waits."""
+    secret a server sends in pieces ("sk-te" then "st-...") does not come out whole.
+
+    The end of what came that matches at least `HOLD` characters of the start of a secret
+    is held back until the next piece shows whether it is one (`feed`), or until the text
+    ends (`flush`). A shorter match is shown at once (prose often ends in "s" or "sk"), and
+    when the next piece completes a secret begun in what was shown, the rest of it becomes
+    `***`: so at most `HOLD - 1` leading characters of a key are ever shown, and a stalled
+    stream never waits on ordinary text."""
+
+    HOLD = 6
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._pending = ""
+        self._shown = ""  # the end of what was shown, as long as the longest form
 
     def feed(self, text: str) -> str:
-        """What of `pending + text` can be shown now, redacted."""
-        text = self._redactor.text(self._pending + text)
-        hold = self._held_length(text)
-        self._pending = text[len(text) - hold:] if hold else ""
-        return text[:len(text) - hold] if hold else text
+        """What of the held text and `text` can be shown now, redacted."""
+        text = self._begun(self._redactor.text(self._pending + text))
+        self._pending = ""
+        hold = min(self._held_length(self._shown + text), len(text))
+        if hold:
+            text, self._pending = text[:len(text) - hold], text[len(text) - hold:]
+        self._remember(text)
+        return text
 
     def flush(self) -> str:
         """What was held back, at the end of the text (not a secret: it never completed)."""
         out, self._pending = self._pending, ""
+        self._remember(out)
         return out
 
+    def _begun(self, text: str) -> str:
+        """`text` with the rest of a secret that began in what was shown made `***`."""
+        for form in self._redactor.forms:
+            for k in range(min(len(form) - 1, len(self._shown)), 0, -1):
+                if self._shown.endswith(form[:k]) and text.startswith(form[k:]):
+                    return "***" + text[len(form) - k:]
+        return text
+
     def _held_length(self, text: str) -> int:
-        """The longest end of `text` that is a proper start of a secret's form."""
+        """The longest end of `text` that is a proper start of a secret's form, when it is
+        at least HOLD characters long; else 0."""
         best = 0
         for form in self._redactor.forms:
-            for k in range(min(len(form) - 1, len(text)), best, -1):
+            for k in range(min(len(form) - 1, len(text)), max(best, self.HOLD - 1), -1):
                 if text.endswith(form[:k]):
                     best = k
                     break
         return best
+
+    def _remember(self, shown: str) -> None:
+        longest = max((len(f) for f in self._redactor.forms), default=0)
+        self._shown = (self._shown + shown)[-longest:] if longest else ""
