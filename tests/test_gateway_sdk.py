@@ -182,3 +182,15 @@ def test_the_upstream_key_sent_back_in_pieces_never_reaches_a_client(server):
     assert UPSTREAM_KEY not in text
     assert whole.choices[0].message.content == "again ***"
     assert UPSTREAM_KEY not in gw.stderr
+
+
+def test_the_responses_relay_never_passes_on_a_key_sent_in_pieces(server):
+    server.script(Reply(f"the key is {UPSTREAM_KEY}, yes", chunk_size=3))
+    with gateway(server.url, "--no-auth") as gw:
+        events = list(sdk(gw.url).responses.create(model="gpt-4o-mini", input="hi",
+                                                   stream=True))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert UPSTREAM_KEY not in text
+    assert re.fullmatch(r"the key is (s|sk|sk-|sk-t|sk-te)?\*\*\*, yes", text), text
+    done = [e for e in events if e.type == "response.output_text.done"]
+    assert done and UPSTREAM_KEY not in done[0].text

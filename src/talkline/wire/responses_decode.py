@@ -28,6 +28,7 @@ from ..types import ChatDelta, ToolCallDelta
 from .decode import StreamDecoder
 from .jsonload import loads
 from .parse import _int, _obj, _str, redacted
+from .redact import SplitGuard
 from .responses_parse import (
     failed_error,
     finish_reason,
@@ -105,11 +106,31 @@ class ResponsesDecoder(StreamDecoder):
             delta = self._guarded(delta)
             self.acc.add(delta)
             out.append(delta)
+        event = self._guarded_event(kind, event)
         if out and deltas:  # the event as it came, for a relay (`ChatDelta.raw`)
             out[-len(deltas)] = dataclasses.replace(out[-len(deltas)], raw=event)
         else:  # an event with nothing to show (in_progress, item added...): relayed too
             out.append(ChatDelta(raw=event))
         return False
+
+    def _guarded_event(self, kind: str, event: dict[str, Any]) -> dict[str, Any]:
+        """A `*.delta` event as a relay sends it on, its `delta` text through a guard of
+        its own (per item and part), so a secret sent in pieces does not come out whole.
+        What a guard still holds when its part is done (six or more characters that begin
+        a secret and never completed it) is not sent as a delta: the part's `*.done` event
+        carries the whole text, redacted."""
+        text = event.get("delta")
+        if self._answer is None or not self._answer.forms or not kind.endswith(".delta") \
+                or not isinstance(text, str):
+            return event
+        found = event.get("output_index")
+        index = found if isinstance(found, int) else 0
+        name = f"raw:{kind}:{event.get('item_id')}:{event.get('content_index')}"
+        guard = self._guards.get((index, name))
+        if guard is None:
+            guard = self._guards[(index, name)] = SplitGuard(self._answer)
+        shown = guard.feed(text)
+        return event if shown == text else {**event, "delta": shown}
 
     def _deltas(self, kind: str, event: dict[str, Any]) -> list[ChatDelta]:
         if kind == "response.created":
